@@ -1,0 +1,248 @@
+"""Typed run configuration for every ml/ entry point.
+
+Configs are pydantic models with ``extra="forbid"`` so a misspelt key is an error that names it.
+Defaults reproduce the PCL-VCP reference (method.md §2.3, §8); every deviation from the reference
+code is a named option whose default keeps the reference behaviour unless method.md says otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+BackboneName = Literal["r3d", "c3d", "r21d", "r3d18"]
+BACKBONES: tuple[str, ...] = ("r3d", "c3d", "r21d", "r3d18")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ClipSpec(StrictModel):
+    """How a clip is cut from a video: frames, decode size and crop (PCL: 16 frames, 128x171 -> 112)."""
+
+    frames: int = Field(16, ge=2, le=128, description="frames per clip")
+    resize_h: int = Field(128, ge=8, description="height decoded by decord before cropping")
+    resize_w: int = Field(171, ge=8, description="width decoded by decord before cropping")
+    crop: int = Field(112, ge=8, description="square crop fed to the network")
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    normalize: bool = Field(True, description="ImageNet mean/std normalisation (PCL pretraining and retrieval use it)")
+
+    @model_validator(mode="after")
+    def _crop_fits(self) -> "ClipSpec":
+        if self.crop > min(self.resize_h, self.resize_w):
+            raise ValueError(f"crop {self.crop} is larger than the decoded size {self.resize_h}x{self.resize_w}")
+        return self
+
+    @classmethod
+    def tiny(cls, frames: int = 8, crop: int = 32) -> "ClipSpec":
+        """A CPU-sized clip with the PCL aspect ratio (128:171) around the crop."""
+        h = int(round(crop * 128 / 112))
+        return cls(frames=frames, crop=crop, resize_h=h, resize_w=int(round(h * 171 / 128)))
+
+
+class AugmentConfig(StrictModel):
+    """PCL training augmentations; parameters are drawn once per clip (method.md §2.1 pitfall)."""
+
+    random_crop: bool = True
+    color_jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)
+    color_jitter_p: float = Field(0.8, ge=0, le=1)
+    grayscale_p: float = Field(0.2, ge=0, le=1)
+    blur_p: float = Field(0.5, ge=0, le=1)
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    hflip_p: float = Field(0.5, ge=0, le=1)
+    per_frame_params: bool = Field(
+        False, description="reproduce the reference bug: draw crop/flip/colour per frame instead of per clip"
+    )
+
+    @classmethod
+    def none(cls) -> "AugmentConfig":
+        return cls(random_crop=False, color_jitter_p=0, grayscale_p=0, blur_p=0, hflip_p=0)
+
+
+class DataConfig(StrictModel):
+    """Which videos: a UCF101-layout root (split files) or a folder per class (seeded group-aware split)."""
+
+    root: Path
+    split: int = Field(1, ge=1, le=3, description="UCF101 split 1, 2 or 3")
+    splits_dir: Path | None = Field(None, description="folder with classInd.txt/trainlist0N.txt; default: auto-detect under root")
+    subset: float = Field(1.0, gt=0, le=1, description="class-balanced fraction of the training list (1, .5, .25, .02)")
+    subset_seed: int = 0
+    test_fraction: float = Field(0.3, gt=0, lt=1, description="test share for folders without split files")
+    workers: int = Field(2, ge=0, le=64, description="DataLoader worker processes")
+    pin_memory: bool | None = Field(None, description="None: pin when training on CUDA")
+
+
+class PretextConfig(StrictModel):
+    """VCP pretext task (method.md §2.1)."""
+
+    tuple_len: int = Field(3, ge=3, description="clips per tuple; the middle one is edited")
+    interval: int = Field(8, ge=0, description="frames between clips")
+    spacing: Literal["pcl", "vcop"] = Field(
+        "pcl", description="pcl: clips start tuple_len+interval apart (reference quirk, overlapping); vcop: clip_len+interval"
+    )
+    num_classes: int = Field(5, ge=2, le=5, description="0 original, 1 rotation, 2 spatial permutation, 3 temporal shuffle, 4 remote clip")
+    remote_distance: int = Field(16, ge=1, description="minimum frames between the tuple and a remote clip")
+
+
+class ContrastConfig(StrictModel):
+    """NCE memory-bank contrastive loss (NCEAverage_ori, method.md §2.2)."""
+
+    weight: float = Field(0.5, ge=0, description="w_con in L = CE_pretext + w_con*L_nce")
+    negatives: int = Field(1024, ge=1, description="K negatives drawn from the memory bank")
+    temperature: float = Field(0.07, gt=0)
+    momentum: float = Field(0.5, ge=0, lt=1, description="memory bank update momentum")
+    proj_dim: int = Field(128, ge=2)
+    exclude_positive_from_negatives: bool = Field(False, description="reference draws negatives that may include the sample itself")
+
+
+class DistillConfig(StrictModel):
+    """Knowledge distillation from a frozen teacher: alpha * T^2 * KL(softmax(t/T) || softmax(s/T))."""
+
+    teacher_checkpoint: Path | None = Field(None, description="a PCL checkpoint; required when alpha > 0")
+    alpha: float = Field(1.0, ge=0, description="KD weight; 0 gives the no-KD baseline")
+    temperature: float = Field(4.0, gt=0)
+    target: Literal["pretext", "contrastive", "both"] = Field(
+        "pretext", description="what is distilled: pretext logits, contrastive similarity distribution, or both"
+    )
+    t_squared: bool = Field(True, description="multiply the KL term by T^2 (Hinton)")
+
+
+class OptimConfig(StrictModel):
+    lr: float = Field(0.01, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    batch_size: int = Field(16, ge=1)
+    epochs: int = Field(200, ge=1)
+    scheduler: Literal["plateau", "cosine", "none"] = "plateau"
+    plateau_patience: int = Field(50, ge=0)
+    plateau_factor: float = Field(0.1, gt=0, lt=1)
+    min_lr: float = Field(1e-5, ge=0)
+    grad_clip: float | None = Field(None, gt=0)
+
+
+class RuntimeConfig(StrictModel):
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    seed: int = 632
+    deterministic: bool = True
+    amp: bool | None = Field(None, description="bf16 autocast; None: on for CUDA")
+    channels_last: bool | None = Field(None, description="channels_last_3d memory format; None: on for CUDA")
+    log_every: int = Field(10, ge=1, description="steps between step callbacks")
+    checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
+    retrieval_every: int = Field(0, ge=0, description="epochs between retrieval evaluations (0: only at the end if eval.retrieval)")
+    max_steps_per_epoch: int | None = Field(None, ge=1, description="cap for quick runs")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads on CPU")
+
+
+class EvalConfig(StrictModel):
+    retrieval: bool = Field(True, description="nearest-neighbour retrieval on the test split at the end")
+    retrieval_clips: int = Field(10, ge=1)
+    retrieval_ks: tuple[int, ...] = (1, 5, 10, 20, 50)
+    retrieval_feature: Literal["pooled", "map"] = Field(
+        "pooled", description="pooled 512-d vector, or the reference R3D conv5 map max-pooled (1,2,2) and flattened"
+    )
+    test_clips: int = Field(10, ge=1, description="clips per video for video-level accuracy")
+
+
+class ModelConfig(StrictModel):
+    backbone: BackboneName = "r3d"
+    width: float = Field(1.0, gt=0, le=4, description="channel width multiplier (1/8 for CPU tests)")
+    modality: Literal["res", "rgb"] = Field("res", description="res: residual frames (PCL default); rgb: raw frames")
+
+
+class PretrainConfig(StrictModel):
+    """A PCL run: teacher pretraining (distill.alpha == 0) or KD student / baseline."""
+
+    kind: Literal["pretrain", "distill"] = "pretrain"
+    data: DataConfig
+    clip: ClipSpec = ClipSpec()
+    augment: AugmentConfig = AugmentConfig()
+    model: ModelConfig = ModelConfig()
+    pretext: PretextConfig = PretextConfig()
+    contrast: ContrastConfig = ContrastConfig()
+    distill: DistillConfig = DistillConfig(alpha=0.0)
+    optim: OptimConfig = OptimConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    eval: EvalConfig = EvalConfig()
+
+    @model_validator(mode="after")
+    def _teacher_when_distilling(self) -> "PretrainConfig":
+        if self.kind == "distill" and self.distill.alpha > 0 and self.distill.teacher_checkpoint is None:
+            raise ValueError("distill.teacher_checkpoint is required when kind='distill' and distill.alpha > 0")
+        if self.kind == "pretrain" and self.distill.alpha > 0:
+            raise ValueError("kind='pretrain' trains a teacher: set distill.alpha to 0 or use kind='distill'")
+        return self
+
+
+class FinetuneConfig(StrictModel):
+    """Fine-tune (or linear-probe) a pretrained backbone into an action classifier (method.md §4.1)."""
+
+    kind: Literal["finetune"] = "finetune"
+    data: DataConfig
+    source_checkpoint: Path | None = Field(None, description="pretrain/distill checkpoint; None trains from scratch")
+    clip: ClipSpec = ClipSpec(normalize=False)
+    augment: AugmentConfig = AugmentConfig(color_jitter_p=0, grayscale_p=0, blur_p=0, hflip_p=0)
+    model: ModelConfig = ModelConfig()
+    mode: Literal["full", "linear"] = "full"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    val_videos: int = Field(800, ge=0, description="videos held out of train for validation (reference: 800)")
+    optim: OptimConfig = OptimConfig(lr=1e-3, batch_size=8, epochs=150, plateau_patience=30)
+    runtime: RuntimeConfig = RuntimeConfig()
+    eval: EvalConfig = EvalConfig(retrieval=False)
+
+
+class RetrieveConfig(StrictModel):
+    kind: Literal["retrieve"] = "retrieve"
+    data: DataConfig
+    checkpoint: Path | None = Field(None, description="None: a randomly initialised backbone (the 'Random init' row)")
+    clip: ClipSpec | None = Field(None, description="None: the checkpoint's clip spec")
+    model: ModelConfig | None = None
+    eval: EvalConfig = EvalConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+
+
+AnyConfig = PretrainConfig | FinetuneConfig | RetrieveConfig
+
+
+def config_hash(config: BaseModel) -> str:
+    """Stable short hash of a config (JSON with sorted keys)."""
+    payload = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read a YAML or JSON config file into a dict (validation happens in the caller's model)."""
+    text = Path(path).read_text()
+    if Path(path).suffix.lower() in {".yaml", ".yml"}:
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides; values are parsed as YAML scalars (numbers, bools, lists)."""
+    import yaml
+
+    out = json.loads(json.dumps(data, default=str))
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key.path=value")
+        key, raw = item.split("=", 1)
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {part!r} is not a section")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out
