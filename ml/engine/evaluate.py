@@ -1,0 +1,127 @@
+"""Evaluation protocols of PCL (method.md §4): nearest-neighbour retrieval and video-level classification."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from ml.data.functional import residual
+from ml.engine.runtime import Runtime
+
+
+def prepare_input(clips: Tensor, *, modality: str, time_dim: int) -> Tensor:
+    """Residual frames (PCL default) or raw frames; applied on the device, batch-wise."""
+    return residual(clips, time_dim) if modality == "res" else clips
+
+
+def _loader(dataset: Dataset[Any], *, batch_size: int, workers: int, rt: Runtime) -> DataLoader[Any]:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=rt.pin_memory)
+
+
+def pooled_map_feature(feature_map: Tensor) -> Tensor:
+    """The reference R3D retrieval feature: conv5 map -> MaxPool(1,2,2) -> flatten (9,216-d at full size)."""
+    _, _, _, h, w = feature_map.shape
+    pooled = F.max_pool3d(feature_map, kernel_size=(1, min(2, h), min(2, w)), ceil_mode=True)
+    return pooled.flatten(1)
+
+
+@torch.no_grad()
+def extract_video_features(
+    backbone: nn.Module,
+    dataset: Dataset[Any],
+    *,
+    rt: Runtime,
+    modality: str,
+    feature: str = "pooled",
+    batch_size: int = 4,
+    workers: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Mean over each video's clips of the backbone feature; returns (N×D features, N labels)."""
+    was_training = backbone.training
+    backbone.eval()
+    feats, labels = [], []
+    for batch in _loader(dataset, batch_size=batch_size, workers=workers, rt=rt):
+        clips = rt.to_device(batch["clips"])  # B×N×C×T×H×W
+        b, n = clips.shape[:2]
+        x = prepare_input(clips.flatten(0, 1), modality=modality, time_dim=2)
+        with rt.autocast():
+            if feature == "map":
+                f = pooled_map_feature(backbone.forward_features(x))
+            else:
+                f = backbone(x)
+        feats.append(f.float().view(b, n, -1).mean(1).cpu())
+        labels.append(batch["label"].cpu())
+    backbone.train(was_training)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def retrieval_topk(
+    query: Tensor, query_labels: Tensor, gallery: Tensor, gallery_labels: Tensor, *, ks: Sequence[int]
+) -> dict[str, float]:
+    """Top-k hit rate: a query counts if any of its k nearest gallery videos (cosine) shares its class."""
+    q = F.normalize(query.float(), dim=1)
+    g = F.normalize(gallery.float(), dim=1)
+    sim = q @ g.t()
+    kmax = min(max(ks), g.shape[0])
+    nearest = sim.topk(kmax, dim=1).indices
+    hits = gallery_labels[nearest] == query_labels[:, None]
+    out = {}
+    for k in ks:
+        out[f"top{k}"] = float(hits[:, : min(k, kmax)].any(dim=1).float().mean()) if len(q) else 0.0
+    return out
+
+
+def retrieval_eval(
+    backbone: nn.Module,
+    train_set: Dataset[Any],
+    test_set: Dataset[Any],
+    *,
+    rt: Runtime,
+    modality: str,
+    ks: Sequence[int],
+    feature: str = "pooled",
+    workers: int = 0,
+) -> dict[str, float]:
+    """Test videos as queries, train videos as the gallery (PCL retrieve_clips.py)."""
+    gallery, gallery_labels = extract_video_features(backbone, train_set, rt=rt, modality=modality, feature=feature, workers=workers)
+    query, query_labels = extract_video_features(backbone, test_set, rt=rt, modality=modality, feature=feature, workers=workers)
+    return retrieval_topk(query, query_labels, gallery, gallery_labels, ks=ks)
+
+
+@torch.no_grad()
+def classify_videos(
+    model: nn.Module, dataset: Dataset[Any], *, rt: Runtime, modality: str, workers: int = 0, batch_size: int = 4
+) -> dict[str, float]:
+    """Clip-level and video-level (logits averaged over the clips) top-1/top-5 accuracy."""
+    was_training = model.training
+    model.eval()
+    clip_hits1 = clip_hits5 = clip_total = 0
+    video_hits1 = video_hits5 = video_total = 0
+    for batch in _loader(dataset, batch_size=batch_size, workers=workers, rt=rt):
+        clips = rt.to_device(batch["clips"])
+        labels = batch["label"].to(rt.device)
+        b, n = clips.shape[:2]
+        with rt.autocast():
+            logits = model(prepare_input(clips.flatten(0, 1), modality=modality, time_dim=2)).float().view(b, n, -1)
+        k = min(5, logits.shape[-1])
+        clip_top = logits.topk(k, dim=-1).indices  # B×N×k
+        clip_hits1 += int((clip_top[..., 0] == labels[:, None]).sum())
+        clip_hits5 += int((clip_top == labels[:, None, None]).any(-1).sum())
+        clip_total += b * n
+        video_top = logits.mean(1).topk(k, dim=-1).indices
+        video_hits1 += int((video_top[:, 0] == labels).sum())
+        video_hits5 += int((video_top == labels[:, None]).any(-1).sum())
+        video_total += b
+    model.train(was_training)
+    return {
+        "clip_top1": clip_hits1 / max(clip_total, 1),
+        "clip_top5": clip_hits5 / max(clip_total, 1),
+        "video_top1": video_hits1 / max(video_total, 1),
+        "video_top5": video_hits5 / max(video_total, 1),
+        "videos": float(video_total),
+    }

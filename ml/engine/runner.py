@@ -1,0 +1,296 @@
+"""``run(config, out_dir=...)``: the single entry point workers, the CLI and experiments call.
+
+It turns a validated config into data, a Task and the one TrainingLoop, then evaluates with the
+PCL protocols and writes ``results.json`` and ``config.json`` beside ``checkpoint.pt``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch.utils.data import DataLoader
+
+from ml.config import AnyConfig, ClipSpec, DataConfig, FinetuneConfig, ModelConfig, PretrainConfig, RetrieveConfig, config_hash
+from ml.data import ClipDataset, DatasetIndex, MultiClipDataset, PCLTupleDataset, index_dataset, scan_index
+from ml.engine.callbacks import Callback
+from ml.engine.checkpoint import load_checkpoint, save_checkpoint
+from ml.engine.classify_task import ClassifierTask
+from ml.engine.evaluate import classify_videos, retrieval_eval
+from ml.engine.loop import TrainingLoop
+from ml.engine.pcl_task import PCLTask
+from ml.engine.runtime import Runtime, resolve_runtime, seed_everything
+from ml.errors import CheckpointError, DatasetError
+from ml.models import build_backbone, build_pcl_net
+from ml.models.pcl_net import PCLNet
+
+RESULTS_NAME = "results.json"
+BEST_NAME = "best.pt"
+
+
+@dataclass
+class RunResult:
+    status: Literal["completed", "stopped"]
+    epochs_completed: int
+    results: dict[str, Any]
+    checkpoint: Path | None
+
+
+def code_version() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def prepare_index(data: DataConfig, *, min_frames: int, callback: Callback) -> DatasetIndex:
+    """Index and scan the dataset; problems are reported and skipped, never fatal."""
+    index = scan_index(index_dataset(data), min_frames=min_frames, workers=max(1, data.workers * 2))
+    for problem in index.problems:
+        callback.on_log(f"skipped {problem}")
+    if not index.train:
+        raise DatasetError(f"no usable training videos under {data.root} ({len(index.problems)} problems)")
+    callback.on_log(
+        f"dataset {data.root}: {len(index.classes)} classes, {len(index.train)} train / {len(index.test)} test videos, "
+        f"{len(index.problems)} problems, fingerprint {index.fingerprint()}"
+    )
+    return index
+
+
+def _model_meta(model: ModelConfig, clip: ClipSpec) -> dict[str, Any]:
+    return {"backbone": model.backbone, "width": model.width, "modality": model.modality, "clip": clip.model_dump(mode="json")}
+
+
+def _retrieval_sets(index: DatasetIndex, clip: ClipSpec, num_clips: int) -> tuple[MultiClipDataset, MultiClipDataset]:
+    eval_clip = clip
+    return (
+        MultiClipDataset(index.train, index.frame_counts(index.train), eval_clip, num_clips),
+        MultiClipDataset(index.test, index.frame_counts(index.test), eval_clip, num_clips),
+    )
+
+
+def _write_results(out_dir: Path, results: dict[str, Any]) -> None:
+    (out_dir / RESULTS_NAME).write_text(json.dumps(results, indent=2, default=str))
+
+
+def load_teacher(path: Path, *, device: torch.device) -> tuple[PCLNet, dict[str, Any]]:
+    """A frozen PCL network from a pretrain/distill checkpoint (its own backbone and width)."""
+    state = load_checkpoint(path)
+    if state.get("kind") not in ("pretrain", "distill"):
+        raise CheckpointError(f"{path} is a {state.get('kind')!r} checkpoint; a teacher must come from pretrain or distill")
+    cfg = PretrainConfig.model_validate(state["config"])
+    teacher = build_pcl_net(
+        cfg.model.backbone, cfg.model.width, n_clips=cfg.pretext.tuple_len, num_pretext=cfg.pretext.num_classes,
+        proj_dim=cfg.contrast.proj_dim,
+    )
+    teacher.load_state_dict(state["task"]["net"])
+    return teacher.to(device).eval().requires_grad_(False), state
+
+
+def _run_pcl(cfg: PretrainConfig, *, out_dir: Path, callback: Callback, should_stop: Callable[[], bool] | None,
+             resume: bool, rt: Runtime) -> RunResult:
+    min_frames = PCLTupleDataset.min_frames(cfg.clip, cfg.pretext)
+    index = prepare_index(cfg.data, min_frames=min_frames, callback=callback)
+    train_items = index.train
+    train_set = PCLTupleDataset(train_items, index.frame_counts(train_items), cfg.clip, cfg.augment, cfg.pretext, seed=cfg.runtime.seed)
+    teacher = None
+    teacher_meta: dict[str, Any] = {}
+    if cfg.distill.teacher_checkpoint is not None and cfg.distill.alpha > 0:
+        teacher, tstate = load_teacher(cfg.distill.teacher_checkpoint, device=rt.device)
+        teacher_meta = {"teacher_backbone": tstate["backbone"], "teacher_width": tstate["width"],
+                        "teacher_results": tstate.get("results", {})}
+        callback.on_log(f"teacher {tstate['backbone']} (width {tstate['width']}) from {cfg.distill.teacher_checkpoint}")
+    val_set = PCLTupleDataset(index.test, index.frame_counts(index.test), cfg.clip, cfg.augment, cfg.pretext, seed=cfg.runtime.seed + 7) if index.test else None
+    gallery, queries = _retrieval_sets(index, cfg.clip, cfg.eval.retrieval_clips)
+    workers = cfg.data.workers
+
+    def validate(net: torch.nn.Module) -> dict[str, float]:
+        if val_set is None:
+            return {}
+        val_set.set_epoch(0)  # the same tuples every epoch, like the reference's fixed seeds
+        limit = cfg.runtime.max_steps_per_epoch
+        loader = DataLoader(val_set, batch_size=cfg.optim.batch_size, num_workers=workers, shuffle=False)
+        batches = (b for i, b in enumerate(loader) if limit is None or i < limit)
+        return task.validation_losses(batches)
+
+    def evaluate(backbone: torch.nn.Module, epoch: int, last: bool) -> dict[str, float]:
+        every = cfg.runtime.retrieval_every
+        if not ((every and epoch % every == 0) or (last and cfg.eval.retrieval)) or not index.test:
+            return {}
+        scores = retrieval_eval(backbone, gallery, queries, rt=rt, modality=cfg.model.modality, ks=cfg.eval.retrieval_ks,
+                                feature=cfg.eval.retrieval_feature, workers=workers)
+        return {f"retrieval_{k}": v for k, v in scores.items()}
+
+    task = PCLTask(cfg, num_train=len(train_set), rt=rt, teacher=teacher, validate=validate, evaluate=evaluate)
+    meta = {
+        "kind": cfg.kind,
+        "config": cfg.model_dump(mode="json"),
+        "config_hash": config_hash(cfg),
+        "data_fingerprint": index.fingerprint(),
+        "classes": index.classes,
+        "code_version": code_version(),
+        **_model_meta(cfg.model, cfg.clip),
+        **teacher_meta,
+    }
+    loop = TrainingLoop(task, train_set, optim=cfg.optim, runtime_cfg=cfg.runtime, runtime=rt, out_dir=out_dir,
+                        workers=workers, checkpoint_meta=meta, callback=callback, should_stop=should_stop)
+    fit = loop.fit(resume=resume)
+    results: dict[str, Any] = {"kind": cfg.kind, "status": fit.status, "epochs_completed": fit.epochs_completed,
+                               "history": fit.history, "data": _data_summary(index), "config_hash": meta["config_hash"]}
+    if fit.status == "completed" and fit.history:
+        final = fit.history[-1]
+        retrieval = {k.removeprefix("retrieval_"): v for k, v in final.items() if k.startswith("retrieval_top")}
+        if retrieval:
+            retrieval["protocol"] = _retrieval_protocol(cfg.eval.retrieval_clips, cfg.clip, index, cfg.eval.retrieval_feature)
+            results["retrieval"] = retrieval
+        results["final"] = final
+        _store_results_in_checkpoint(loop.checkpoint_path, results)
+    _write_results(out_dir, results)
+    return RunResult(fit.status, fit.epochs_completed, results, loop.checkpoint_path)
+
+
+def _retrieval_protocol(clips: int, clip: ClipSpec, index: DatasetIndex, feature: str) -> str:
+    return (f"NN retrieval, {index.source}: {len(index.test)} test queries vs {len(index.train)} train gallery, "
+            f"{clips} clips/video averaged, {clip.frames}x{clip.crop}^2 centre crop, cosine, {feature} feature")
+
+
+def _data_summary(index: DatasetIndex) -> dict[str, Any]:
+    return {"root": str(index.root), "source": index.source, "classes": len(index.classes), "train": len(index.train),
+            "test": len(index.test), "problems": len(index.problems), "fingerprint": index.fingerprint()}
+
+
+def _store_results_in_checkpoint(path: Path, results: dict[str, Any]) -> None:
+    state = load_checkpoint(path)
+    state["results"] = {k: v for k, v in results.items() if k != "history"}
+    state.pop("format_version", None)
+    save_checkpoint(path, state)
+
+
+def _split_validation(items: list[Any], count: int, seed: int) -> tuple[list[Any], list[Any]]:
+    """Hold out ``count`` videos of train for validation (reference: 800), at most a fifth of train."""
+    count = min(count, len(items) // 5)
+    if count <= 0:
+        return items, []
+    order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed)).tolist()
+    held = set(order[:count])
+    return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
+
+
+def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, should_stop: Callable[[], bool] | None,
+                  resume: bool, rt: Runtime) -> RunResult:
+    backbone_state = None
+    source_meta: dict[str, Any] = {}
+    if cfg.source_checkpoint is not None:
+        source = load_checkpoint(cfg.source_checkpoint)
+        if source.get("kind") not in ("pretrain", "distill"):
+            raise CheckpointError(f"{cfg.source_checkpoint} is a {source.get('kind')!r} checkpoint; fine-tune from pretrain or distill")
+        if (source["backbone"], float(source["width"])) != (cfg.model.backbone, float(cfg.model.width)):
+            callback.on_log(f"model taken from the source checkpoint: {source['backbone']} width {source['width']}")
+            cfg = cfg.model_copy(update={"model": ModelConfig(backbone=source["backbone"], width=source["width"],
+                                                             modality=source.get("modality", "res"))})
+        backbone_state = {k.removeprefix("backbone."): v for k, v in source["task"]["net"].items() if k.startswith("backbone.")}
+        source_meta = {"source_kind": source["kind"], "source_results": source.get("results", {})}
+    index = prepare_index(cfg.data, min_frames=cfg.clip.frames, callback=callback)
+    train_items, val_items = _split_validation(index.train, cfg.val_videos, cfg.runtime.seed)
+    train_set = ClipDataset(train_items, index.frame_counts(train_items), cfg.clip, cfg.augment, seed=cfg.runtime.seed, train=True)
+    val_set = ClipDataset(val_items, index.frame_counts(val_items), cfg.clip, cfg.augment, seed=cfg.runtime.seed, train=False) if val_items else None
+    workers = cfg.data.workers
+    best = {"val_loss": float("inf"), "epoch": 0}
+
+    def validate(model: torch.nn.Module) -> dict[str, float]:
+        if val_set is None:
+            return {}
+        metrics = task.validation_losses(DataLoader(val_set, batch_size=cfg.optim.batch_size, num_workers=workers))
+        if metrics["val_loss"] < best["val_loss"]:
+            best.update(val_loss=metrics["val_loss"], epoch=loop.epoch + 1)
+            save_checkpoint(out_dir / BEST_NAME, {"model": model.state_dict(), "epoch": loop.epoch + 1, **metrics})
+        return metrics
+
+    task = ClassifierTask(cfg, num_classes=len(index.classes), rt=rt, backbone_state=backbone_state, validate=validate)
+    meta = {
+        "kind": "finetune",
+        "config": cfg.model_dump(mode="json"),
+        "config_hash": config_hash(cfg),
+        "data_fingerprint": index.fingerprint(),
+        "classes": index.classes,
+        "labels": index.classes,
+        "code_version": code_version(),
+        **_model_meta(cfg.model, cfg.clip),
+        **source_meta,
+    }
+    loop = TrainingLoop(task, train_set, optim=cfg.optim, runtime_cfg=cfg.runtime, runtime=rt, out_dir=out_dir,
+                        workers=workers, checkpoint_meta=meta, callback=callback, should_stop=should_stop)
+    fit = loop.fit(resume=resume)
+    results: dict[str, Any] = {"kind": "finetune", "status": fit.status, "epochs_completed": fit.epochs_completed,
+                               "history": fit.history, "labels": index.classes, "data": _data_summary(index),
+                               "config_hash": meta["config_hash"]}
+    if fit.status == "completed":
+        if (out_dir / BEST_NAME).is_file():
+            task.model.load_state_dict(load_checkpoint(out_dir / BEST_NAME)["model"])
+        test_set = MultiClipDataset(index.test, index.frame_counts(index.test), cfg.clip, cfg.eval.test_clips)
+        scores = classify_videos(task.model, test_set, rt=rt, modality=cfg.model.modality, workers=workers) if index.test else {}
+        scores["protocol"] = (f"{index.source} test list, {len(index.test)} videos, video-level = logits averaged over "
+                              f"{cfg.eval.test_clips} uniform clips, {cfg.clip.frames}x{cfg.clip.crop}^2 centre crop; "
+                              f"{cfg.mode} fine-tune, best-val-loss epoch {best['epoch'] or fit.epochs_completed}")
+        results["test"] = scores
+        results["best_epoch"] = best["epoch"] or fit.epochs_completed
+        # The served model is the evaluated one (best validation loss), stored in checkpoint.pt.
+        state = load_checkpoint(loop.checkpoint_path)
+        state["task"] = task.state_dict()
+        state["results"] = {k: v for k, v in results.items() if k != "history"}
+        state.pop("format_version", None)
+        save_checkpoint(loop.checkpoint_path, state)
+    _write_results(out_dir, results)
+    return RunResult(fit.status, fit.epochs_completed, results, loop.checkpoint_path)
+
+
+def _run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt: Runtime) -> RunResult:
+    if cfg.checkpoint is not None:
+        state = load_checkpoint(cfg.checkpoint)
+        model_cfg = ModelConfig(backbone=state["backbone"], width=state["width"], modality=state.get("modality", "res"))
+        clip = cfg.clip or ClipSpec.model_validate(state["clip"])
+        backbone = build_backbone(model_cfg.backbone, width=model_cfg.width)
+        net_key = "net" if "net" in state["task"] else "model"
+        backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state["task"][net_key].items() if k.startswith("backbone.")})
+    else:
+        model_cfg = cfg.model or ModelConfig()
+        clip = cfg.clip or ClipSpec()
+        backbone = build_backbone(model_cfg.backbone, width=model_cfg.width)
+    index = prepare_index(cfg.data, min_frames=clip.frames, callback=callback)
+    gallery, queries = _retrieval_sets(index, clip, cfg.eval.retrieval_clips)
+    started = time.perf_counter()
+    scores: dict[str, Any] = retrieval_eval(backbone.to(rt.device), gallery, queries, rt=rt, modality=model_cfg.modality,
+                                            ks=cfg.eval.retrieval_ks, feature=cfg.eval.retrieval_feature, workers=cfg.data.workers)
+    scores["protocol"] = _retrieval_protocol(cfg.eval.retrieval_clips, clip, index, cfg.eval.retrieval_feature)
+    results = {"kind": "retrieve", "status": "completed", "retrieval": scores, "checkpoint": str(cfg.checkpoint),
+               "seconds": time.perf_counter() - started, "data": _data_summary(index)}
+    _write_results(out_dir, results)
+    return RunResult("completed", 0, results, None)
+
+
+def run(config: AnyConfig, *, out_dir: Path, callback: Callback | None = None,
+        should_stop: Callable[[], bool] | None = None, resume: bool = True) -> RunResult:
+    """Train or evaluate as ``config.kind`` says; outputs go to ``out_dir`` (created)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    callback = callback or Callback()
+    (out_dir / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2))
+    rt = resolve_runtime(config.runtime, pin_memory=config.data.pin_memory)
+    seed_everything(config.runtime.seed, deterministic=config.runtime.deterministic)
+    if isinstance(config, PretrainConfig):
+        return _run_pcl(config, out_dir=out_dir, callback=callback, should_stop=should_stop, resume=resume, rt=rt)
+    if isinstance(config, FinetuneConfig):
+        return _run_finetune(config, out_dir=out_dir, callback=callback, should_stop=should_stop, resume=resume, rt=rt)
+    return _run_retrieve(config, out_dir=out_dir, callback=callback, rt=rt)
+
+
+__all__ = ["run", "RunResult", "load_teacher", "prepare_index", "code_version"]

@@ -1,0 +1,40 @@
+"""The knowledge-distillation term: alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) (Hinton et al.)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def kd_kl_loss(student_logits: Tensor, teacher_logits: Tensor, *, temperature: float, t_squared: bool = True) -> Tensor:
+    """Batch-mean KL from the teacher's softened distribution to the student's.
+
+    The teacher tensor is detached, so no gradient can reach it even if the caller forgot no_grad.
+    """
+    t = temperature
+    log_p_student = F.log_softmax(student_logits.float() / t, dim=-1)
+    p_teacher = F.softmax(teacher_logits.detach().float() / t, dim=-1)
+    loss = F.kl_div(log_p_student, p_teacher, reduction="batchmean")
+    return loss * (t * t) if t_squared else loss
+
+
+def in_batch_similarity(z_a: Tensor, z_b: Tensor, *, temperature: float) -> Tensor:
+    """B×B cross-view cosine similarities / T: row i is clip 0 of video i against clip 2 of every video.
+
+    Used to distil the contrastive distribution without sharing the teacher's memory bank, whose
+    slots would not line up when the student trains on another subset of the data.
+    """
+    return (z_a @ z_b.t()) / temperature
+
+
+def contrastive_kd_loss(
+    student: tuple[Tensor, Tensor], teacher: tuple[Tensor, Tensor], *, temperature: float, nce_temperature: float, t_squared: bool = True
+) -> Tensor:
+    """KD between in-batch contrastive distributions, averaged over both view directions."""
+    s = in_batch_similarity(student[0], student[1], temperature=nce_temperature)
+    with torch.no_grad():
+        t = in_batch_similarity(teacher[0], teacher[1], temperature=nce_temperature)
+    forward = kd_kl_loss(s, t, temperature=temperature, t_squared=t_squared)
+    backward = kd_kl_loss(s.t(), t.t(), temperature=temperature, t_squared=t_squared)
+    return 0.5 * (forward + backward)
