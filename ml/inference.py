@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 from ml.config import ClipSpec
-from ml.data import MultiClipDataset, VideoItem, count_frames
+from ml.data import MultiClipDataset, VideoItem
+from ml.data.decord_reader import count_frames
 from ml.engine.checkpoint import load_checkpoint
 from ml.engine.evaluate import prepare_input
 from ml.errors import CheckpointError, VideoTooShortError

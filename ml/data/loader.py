@@ -1,0 +1,84 @@
+"""DataLoader construction with reproducible order and per-epoch sample randomness.
+
+The shuffle order of epoch e is a permutation seeded by (seed, e), so resuming at epoch e gives
+the same order as an uninterrupted run. ``VideoLoader.set_epoch(e)`` sets both the order and the
+dataset's epoch; call it before iterating each epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sized
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ml.data.clip_sampling import seed_for
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A permutation of ``range(n)`` seeded by (seed, epoch); identity order when ``shuffle`` is False."""
+
+    def __init__(self, n: int, *, shuffle: bool, seed: int) -> None:
+        self.n = n
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        if not self.shuffle:
+            return iter(range(self.n))
+        g = torch.Generator()
+        g.manual_seed(seed_for(self.seed, self.epoch, -1, 0))
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _worker_init(worker_id: int) -> None:
+    torch.set_num_threads(1)
+
+
+class VideoLoader(DataLoader):  # type: ignore[type-arg]
+    """A DataLoader with ``set_epoch`` (sampler order + dataset randomness)."""
+
+    def set_epoch(self, epoch: int) -> None:
+        sampler = self.sampler
+        if isinstance(sampler, EpochShuffleSampler):
+            sampler.set_epoch(epoch)
+        set_dataset_epoch = getattr(self.dataset, "set_epoch", None)
+        if callable(set_dataset_epoch):
+            set_dataset_epoch(epoch)
+
+
+def make_loader(
+    dataset: Dataset[Any],
+    *,
+    batch_size: int,
+    shuffle: bool,
+    workers: int,
+    seed: int,
+    drop_last: bool,
+    pin_memory: bool = False,
+) -> VideoLoader:
+    """A seeded loader; ``persistent_workers`` when ``workers > 0``; each worker runs 1 torch thread."""
+    if not isinstance(dataset, Sized):
+        raise TypeError("make_loader needs a map-style dataset with __len__")
+    generator = torch.Generator()
+    generator.manual_seed(seed_for(seed, 0, -2, 0))
+    extra: dict[str, Any] = {}
+    if workers > 0:
+        extra.update(persistent_workers=True, worker_init_fn=_worker_init, prefetch_factor=2)
+    return VideoLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=EpochShuffleSampler(len(dataset), shuffle=shuffle, seed=seed),
+        num_workers=workers,
+        drop_last=drop_last,
+        pin_memory=pin_memory,
+        generator=generator,
+        **extra,
+    )

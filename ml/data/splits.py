@@ -1,0 +1,369 @@
+"""Which videos exist and how they split into train and test.
+
+Two layouts are recognised (method.md §6):
+
+* **UCF101 split files**: ``classInd.txt`` ("1 ApplyEyeMakeup", 1-based, CRLF), ``trainlistNN.txt``
+  ("Class/v_..avi 1") and ``testlistNN.txt`` ("Class/v_..avi", no label: the label comes from the
+  folder name through classInd). Listed paths are matched to files on disk case-insensitively, which
+  covers the ``HandstandPushups`` folder holding ``v_HandStandPushups_*`` files and similar renames.
+* **A folder per class** without split files: a group-aware split seeded by ``DataConfig.split``
+  (so it does not move when ``subset_seed`` changes). A video's group is the
+  ``gXX`` in its name (regex ``_g(\\d+)_``) or, failing that, its file stem. Groups are scoped to
+  their class, as UCF101's are (the same actor/scene within one action), so a (class, group) pair
+  never lands in both train and test.
+
+Frame counts are not known here; :func:`ml.data.scan.scan_index` fills ``DatasetIndex.frames``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from ml.config import DataConfig
+from ml.errors import DatasetError
+
+VIDEO_EXTENSIONS: frozenset[str] = frozenset(
+    {".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv", ".3gp", ".ogv"}
+)
+_GROUP_RE = re.compile(r"_g(\d+)_", re.IGNORECASE)
+
+SplitEntry = tuple[str, int]
+"""A split-file line: (relative path as listed, 0-based label)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A video that cannot be used, with a reason a user can act on."""
+
+    rel: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.rel}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    path: Path
+    rel: str
+    """Path relative to the video folder, with forward slashes, e.g. "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi"."""
+    label: int
+    """0-based class index into ``DatasetIndex.classes``."""
+    group: str | None = None
+    """"g08" for UCF-style names, else the file stem; scoped to the class."""
+
+
+@dataclass
+class DatasetIndex:
+    root: Path
+    classes: list[str]
+    train: list[VideoItem]
+    test: list[VideoItem]
+    problems: list[Problem] = field(default_factory=list)
+    source: str = "folder"
+    """"ucf101-split-N" when read from split files, "folder" for a folder per class."""
+    frames: dict[str, int] = field(default_factory=dict)
+    """rel -> number of decodable frames; filled by :func:`ml.data.scan.scan_index` (empty before)."""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per class: {"train": n, "test": n}, in class order."""
+        out = {name: {"train": 0, "test": 0} for name in self.classes}
+        for split, items in (("train", self.train), ("test", self.test)):
+            for item in items:
+                out[self.classes[item.label]][split] += 1
+        return out
+
+    def fingerprint(self) -> str:
+        """Short sha256 of the sorted (split, rel, label) lines: changes when the data list changes."""
+        lines = sorted(
+            [f"train\t{i.rel}\t{i.label}" for i in self.train] + [f"test\t{i.rel}\t{i.label}" for i in self.test]
+        )
+        digest = hashlib.sha256()
+        digest.update("\n".join(self.classes).encode())
+        digest.update(b"\0")
+        digest.update("\n".join(lines).encode())
+        return digest.hexdigest()[:16]
+
+    def frame_counts(self, items: Iterable[VideoItem]) -> list[int]:
+        """Frame counts aligned with ``items``; raises if the index has not been scanned."""
+        try:
+            return [self.frames[i.rel] for i in items]
+        except KeyError as exc:
+            raise DatasetError(f"no frame count for {exc.args[0]}: run ml.data.scan.scan_index first") from None
+
+
+def video_group(name: str) -> str:
+    """``gXX`` from a UCF-style name (``v_X_g08_c01.avi`` -> "g08"), else the file stem."""
+    match = _GROUP_RE.search(name)
+    if match:
+        return f"g{int(match.group(1)):02d}"
+    return Path(name).stem
+
+
+# ---------------------------------------------------------------------------------------------
+# UCF101 split files
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DatasetError(f"cannot read split file {path}: {exc}") from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _split_file(splits_dir: Path, stem: str, split: int) -> Path:
+    for name in (f"{stem}{split:02d}.txt", f"{stem}{split}.txt"):
+        path = splits_dir / name
+        if path.is_file():
+            return path
+    available = sorted(p.name for p in splits_dir.glob(f"{stem}*.txt"))
+    raise DatasetError(
+        f"{splits_dir}: no {stem}{split:02d}.txt for split {split}"
+        + (f" (found: {', '.join(available)})" if available else "")
+    )
+
+
+def parse_class_index(path: Path) -> list[str]:
+    """Class names in label order from a ``classInd.txt`` ("1 ApplyEyeMakeup" per line, 1-based)."""
+    by_index: dict[int, str] = {}
+    for n, line in enumerate(_read_lines(path), 1):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise DatasetError(f"{path}:{n}: expected '<index> <ClassName>', got {line!r}")
+        idx = int(parts[0])
+        if idx in by_index:
+            raise DatasetError(f"{path}:{n}: class index {idx} appears twice")
+        by_index[idx] = parts[1]
+    if not by_index:
+        raise DatasetError(f"{path}: no classes listed")
+    expected = list(range(1, len(by_index) + 1))
+    if sorted(by_index) != expected:
+        raise DatasetError(f"{path}: class indices must run 1..{len(by_index)} without gaps")
+    return [by_index[i] for i in expected]
+
+
+def parse_split_files(splits_dir: Path, split: int) -> tuple[list[str], list[SplitEntry], list[SplitEntry]]:
+    """Read classInd.txt, trainlistNN.txt and testlistNN.txt; needs no videos.
+
+    Returns (classes, train, test) where train/test are (rel as listed, 0-based label). Train labels
+    come from the file (checked against the folder name); test labels from the folder via classInd.
+    Class folders are matched case-insensitively (UCF101 lists ``HandstandPushups``).
+    """
+    splits_dir = Path(splits_dir)
+    class_file = splits_dir / "classInd.txt"
+    if not class_file.is_file():
+        raise DatasetError(f"{splits_dir}: classInd.txt not found")
+    classes = parse_class_index(class_file)
+    by_folder = {name.lower(): i for i, name in enumerate(classes)}
+
+    def folder_label(rel: str, where: str) -> int:
+        folder = rel.split("/", 1)[0].lower() if "/" in rel else ""
+        if folder not in by_folder:
+            raise DatasetError(f"{where}: {rel!r} is not under a class folder listed in classInd.txt")
+        return by_folder[folder]
+
+    train_file = _split_file(splits_dir, "trainlist", split)
+    train: list[SplitEntry] = []
+    for n, line in enumerate(_read_lines(train_file), 1):
+        parts = line.replace("\\", "/").split()
+        where = f"{train_file}:{n}"
+        if len(parts) == 1:
+            label = folder_label(parts[0], where)
+        elif len(parts) == 2 and parts[1].isdigit():
+            label = int(parts[1]) - 1
+            if not 0 <= label < len(classes):
+                raise DatasetError(f"{where}: label {parts[1]} outside 1..{len(classes)}")
+            if folder_label(parts[0], where) != label:
+                raise DatasetError(f"{where}: label {parts[1]} does not match the folder of {parts[0]!r}")
+        else:
+            raise DatasetError(f"{where}: expected '<Class/video.avi> <label>', got {line!r}")
+        train.append((parts[0], label))
+
+    test_file = _split_file(splits_dir, "testlist", split)
+    test: list[SplitEntry] = []
+    for n, line in enumerate(_read_lines(test_file), 1):
+        parts = line.replace("\\", "/").split()
+        where = f"{test_file}:{n}"
+        if len(parts) not in (1, 2):
+            raise DatasetError(f"{where}: expected '<Class/video.avi>', got {line!r}")
+        test.append((parts[0], folder_label(parts[0], where)))
+    if not train:
+        raise DatasetError(f"{train_file}: no videos listed")
+    return classes, train, test
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout detection
+
+
+def find_video_dir(root: Path) -> Path:
+    """``root/videos`` if it exists, else ``root/UCF-101``, else ``root``."""
+    for name in ("videos", "UCF-101"):
+        if (root / name).is_dir():
+            return root / name
+    return root
+
+
+def find_splits_dir(root: Path, configured: Path | None = None) -> Path | None:
+    """The configured folder, else ``root/splits``, ``root/ucfTrainTestlist`` or ``root`` holding classInd.txt."""
+    if configured is not None:
+        configured = Path(configured)
+        if not (configured / "classInd.txt").is_file():
+            raise DatasetError(f"splits_dir {configured}: classInd.txt not found there")
+        return configured
+    for candidate in (root / "splits", root / "ucfTrainTestlist", root):
+        if (candidate / "classInd.txt").is_file():
+            return candidate
+    return None
+
+
+def _disk_files(video_dir: Path) -> dict[str, str]:
+    """Lower-cased rel -> rel as on disk, for every video one folder deep."""
+    out: dict[str, str] = {}
+    try:
+        folders = [e for e in os.scandir(video_dir) if e.is_dir()]
+    except OSError as exc:
+        raise DatasetError(f"cannot list {video_dir}: {exc}") from exc
+    for folder in folders:
+        with os.scandir(folder.path) as entries:
+            for entry in entries:
+                if entry.is_file() and os.path.splitext(entry.name)[1].lower() in VIDEO_EXTENSIONS:
+                    rel = f"{folder.name}/{entry.name}"
+                    out.setdefault(rel.lower(), rel)
+    return out
+
+
+def _items_from_entries(
+    entries: list[SplitEntry], video_dir: Path, disk: dict[str, str], problems: list[Problem]
+) -> list[VideoItem]:
+    items: list[VideoItem] = []
+    for rel, label in entries:
+        on_disk = disk.get(rel.lower())
+        if on_disk is None:
+            problems.append(Problem(rel, "missing: listed in the split file but not found on disk"))
+            continue
+        items.append(VideoItem(video_dir / on_disk, on_disk, label, video_group(on_disk)))
+    return items
+
+
+def group_split(
+    items: list[VideoItem], *, test_fraction: float, seed: int
+) -> tuple[list[VideoItem], list[VideoItem]]:
+    """Seeded per-class split by whole groups: about ``test_fraction`` of each class goes to test.
+
+    A class with a single group goes entirely to train. A class with two or more groups keeps at
+    least one group on each side. Output order follows the input order.
+    """
+    by_class: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for pos, item in enumerate(items):
+        by_class[item.label][item.group or Path(item.rel).stem].append(pos)
+    test_pos: set[int] = set()
+    for label in sorted(by_class):
+        groups = by_class[label]
+        names = sorted(groups)
+        if len(names) < 2:
+            continue
+        random.Random(f"{seed}:{label}").shuffle(names)
+        total = sum(len(v) for v in groups.values())
+        target = test_fraction * total
+        taken = 0
+        for i, name in enumerate(names[:-1]):  # keep at least one group for train
+            size = len(groups[name])
+            # take a group while that brings the test count closer to the target (always at least one)
+            if i > 0 and abs(taken + size - target) >= abs(taken - target):
+                break
+            test_pos.update(groups[name])
+            taken += size
+    train = [it for pos, it in enumerate(items) if pos not in test_pos]
+    test = [it for pos, it in enumerate(items) if pos in test_pos]
+    return train, test
+
+
+def class_balanced_subset(items: list[VideoItem], fraction: float, seed: int) -> list[VideoItem]:
+    """Per class keep ``max(1, round(fraction * n_c))`` videos, drawn with ``seed``; order is kept.
+
+    ``fraction == 1`` returns every item. Rounding is half-up (2.5 -> 3), not Python's banker's rounding.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"subset fraction must be in (0, 1], got {fraction}")
+    if fraction >= 1:
+        return list(items)
+    by_class: dict[int, list[int]] = defaultdict(list)
+    for pos, item in enumerate(items):
+        by_class[item.label].append(pos)
+    keep: set[int] = set()
+    for label in sorted(by_class):
+        positions = by_class[label]
+        k = max(1, math.floor(fraction * len(positions) + 0.5))
+        keep.update(random.Random(f"{seed}:{label}").sample(positions, k))
+    return [it for pos, it in enumerate(items) if pos in keep]
+
+
+def _index_split_files(root: Path, video_dir: Path, splits_dir: Path, split: int) -> DatasetIndex:
+    classes, train_entries, test_entries = parse_split_files(splits_dir, split)
+    disk = _disk_files(video_dir)
+    if not disk:
+        raise DatasetError(
+            f"{video_dir}: no videos found (expected <ClassName>/<video>.avi under root/videos, root/UCF-101 or root)"
+        )
+    problems: list[Problem] = []
+    train = _items_from_entries(train_entries, video_dir, disk, problems)
+    test = _items_from_entries(test_entries, video_dir, disk, problems)
+    if not train:
+        raise DatasetError(
+            f"none of the {len(train_entries)} videos listed in the split {split} train list exist under {video_dir}"
+        )
+    return DatasetIndex(root, classes, train, test, problems, f"ucf101-split-{split}")
+
+
+def _index_folders(root: Path, video_dir: Path, config: DataConfig) -> DatasetIndex:
+    disk = _disk_files(video_dir)
+    by_class: dict[str, list[str]] = defaultdict(list)
+    for rel in disk.values():
+        by_class[rel.split("/", 1)[0]].append(rel)
+    classes = sorted(by_class)
+    if not classes:
+        raise DatasetError(
+            f"{root}: no class folders with videos found; expected <ClassName>/<video>.avi "
+            "(under root/videos, root/UCF-101 or root) or UCF101 split files (classInd.txt)"
+        )
+    items = [
+        VideoItem(video_dir / rel, rel, label, video_group(Path(rel).name))
+        for label, name in enumerate(classes)
+        for rel in sorted(by_class[name])
+    ]
+    # the split number seeds the folder split, so "split 2" of a folder is another fixed, reproducible split
+    train, test = group_split(items, test_fraction=config.test_fraction, seed=config.split)
+    return DatasetIndex(root, classes, train, test, [], "folder")
+
+
+def index_dataset(config: DataConfig) -> DatasetIndex:
+    """List the videos of ``config.root`` with labels and a train/test split (no decoding).
+
+    Listed-but-missing videos become ``problems``; the training list is then reduced to the
+    class-balanced ``config.subset`` (the test list is never subsampled).
+    """
+    root = Path(config.root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"dataset root {root} does not exist or is not a folder")
+    video_dir = find_video_dir(root)
+    splits_dir = find_splits_dir(root, config.splits_dir)
+    if splits_dir is not None:
+        index = _index_split_files(root, video_dir, splits_dir, config.split)
+    else:
+        index = _index_folders(root, video_dir, config)
+    index.train = class_balanced_subset(index.train, config.subset, config.subset_seed)
+    return index
