@@ -80,36 +80,21 @@ def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
     minc, _ = x.min(dim=-3)
     delta = maxc - minc
     s = delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc))
-    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
-    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
-    h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
-    h = torch.where(delta > 0, (h / 6.0) % 1.0, torch.zeros_like(h))
+    inv = 1.0 / torch.where(delta > 0, delta, torch.ones_like(delta)) / 6.0
+    # colorsys: r is max -> (g-b)/d; elif g is max -> 2 + (b-r)/d; else 4 + (r-g)/d; all /6 mod 1
+    h = torch.where(maxc == r, (g - b) * inv, torch.where(maxc == g, (b - r) * inv + 1.0 / 3.0, (r - g) * inv + 2.0 / 3.0))
+    h = torch.where(delta > 0, h % 1.0, torch.zeros_like(h))
     return torch.stack((h, s, maxc), dim=-3)
 
 
 def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """HSV (all in [0,1]) -> RGB, with the sector-free form c = V - V·S·clamp(min(k, 4-k), 0, 1),
+    k = (n + 6H) mod 6 and n = 5, 3, 1 for R, G, B (identical to colorsys.hsv_to_rgb)."""
     h, s, v = x.unbind(-3)
-    h6 = (h % 1.0) * 6.0
-    i = torch.floor(h6)
-    f = h6 - i
-    i = i.long() % 6
-    p = v * (1.0 - s)
-    q = v * (1.0 - s * f)
-    t = v * (1.0 - s * (1.0 - f))
-    # sector -> (r, g, b) as in colorsys.hsv_to_rgb
-    table = (
-        (v, t, p),
-        (q, v, p),
-        (p, v, t),
-        (p, q, v),
-        (t, p, v),
-        (v, p, q),
-    )
-    out = torch.zeros_like(x)
-    for sector, (rr, gg, bb) in enumerate(table):
-        mask = (i == sector).unsqueeze(-3)
-        out = torch.where(mask, torch.stack((rr, gg, bb), dim=-3), out)
-    return out
+    n = torch.tensor([5.0, 3.0, 1.0], dtype=x.dtype, device=x.device).view(3, 1, 1)
+    k = (n + (h * 6.0).unsqueeze(-3)) % 6.0
+    ramp = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
+    return v.unsqueeze(-3) - (v * s).unsqueeze(-3) * ramp
 
 
 def adjust_hue(x: torch.Tensor, shift: float) -> torch.Tensor:
@@ -143,14 +128,18 @@ def gaussian_blur(x: torch.Tensor, sigma: float, kernel_size: int | None = None)
         size -= 1
     if size <= 1:
         return x
-    kernel = gaussian_kernel1d(sigma, size).to(x)
+    weights = gaussian_kernel1d(sigma, size).tolist()
     lead = x.shape[:-2]
-    flat = x.reshape(-1, 1, h, w)
     pad = size // 2
-    flat = F.pad(flat, (pad, pad, pad, pad), mode="reflect")
-    flat = F.conv2d(flat, kernel.view(1, 1, 1, size))
-    flat = F.conv2d(flat, kernel.view(1, 1, size, 1))
-    return flat.reshape(*lead, h, w)
+    padded = F.pad(x.reshape(-1, 1, h, w), (pad, pad, pad, pad), mode="reflect")
+    # weighted sums of shifted views: several times faster on CPU than a 1-channel conv2d
+    rows = padded[..., :, 0:w] * weights[0]
+    for i in range(1, size):
+        rows = rows.add_(padded[..., :, i : i + w], alpha=weights[i])
+    out = rows[..., 0:h, :] * weights[0]
+    for i in range(1, size):
+        out = out.add_(rows[..., i : i + h, :], alpha=weights[i])
+    return out.reshape(*lead, h, w)
 
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float], channel_dim: int = -3) -> torch.Tensor:

@@ -248,10 +248,6 @@ class TrainingLoop:
                 self.save()
                 return "stopped"
         self._finish_epoch(epoch_no)
-        if self.should_stop() and self.epoch < self.optim_cfg.epochs:
-            self.callback.on_log(f"stop requested after epoch {epoch_no}")
-            self.save()
-            return "stopped"
         return "continue"
 
     def _finish_epoch(self, epoch_no: int) -> None:

@@ -219,6 +219,18 @@ def test_colour_ops_basic_properties() -> None:
     assert torch.allclose(Fn.normalize(torch.ones(2, 3, 1, 1), (0.5, 0.5, 0.5), (0.5, 0.25, 1.0)).flatten()[:3], torch.tensor([1.0, 2.0, 0.5]))
 
 
+def test_gaussian_blur_matches_a_separable_convolution() -> None:
+    x = torch.rand(2, 3, 20, 24, generator=torch.Generator().manual_seed(5))
+    k = Fn.gaussian_kernel1d(1.3, 9)
+    assert k.sum().item() == pytest.approx(1.0) and torch.equal(k, k.flip(0))
+    padded = torch.nn.functional.pad(x.reshape(-1, 1, 20, 24), (4, 4, 4, 4), mode="reflect")
+    ref = torch.nn.functional.conv2d(torch.nn.functional.conv2d(padded, k.view(1, 1, 1, 9)), k.view(1, 1, 9, 1))
+    assert torch.allclose(Fn.gaussian_blur(x, 1.3), ref.reshape(x.shape), atol=1e-6)
+    assert torch.equal(Fn.hflip(Fn.gaussian_blur(x, 1.3)), Fn.gaussian_blur(Fn.hflip(x), 1.3)) or torch.allclose(
+        Fn.hflip(Fn.gaussian_blur(x, 1.3)), Fn.gaussian_blur(Fn.hflip(x), 1.3), atol=1e-6
+    )
+
+
 def _static_frames(t: int = 8) -> torch.Tensor:
     frame = torch.randint(0, 256, (37, 49, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
     return frame.expand(t, 37, 49, 3).contiguous()
