@@ -103,7 +103,7 @@ def bench_data(root: Path, batches: int, batch: int) -> list[dict[str, object]]:
     from ml.synthetic import generate_dataset
 
     data_root = root / "synthetic"
-    generate_dataset(data_root, classes=6, videos_per_class=12, frames=64, width=171, height=128, seed=0)
+    generate_dataset(data_root, classes=6, videos_per_class=12, frames=64, width=172, height=128, seed=0)
     clip = ClipSpec.tiny()
     pretext = PretextConfig()
     index = scan_index(index_dataset(DataConfig(root=data_root)), min_frames=PCLTupleDataset.min_frames(clip, pretext))

@@ -163,7 +163,11 @@ def remote_starts(num_frames: int, clip_frames: int, tuple_start: int, tuple_end
 
 
 def sample_tuple(num_frames: int, clip_frames: int, pretext: PretextConfig, g: torch.Generator) -> TupleInfo:
-    """Tuple start ~ U[0, L - total], label ~ U{0..num_classes-1}, and a remote clip when the label is 4."""
+    """Tuple start ~ U[0, L - total], label ~ U{0..num_classes-1}, and a remote clip when the label is 4.
+
+    The remote clip is drawn uniformly among starts that keep it ``remote_distance`` frames away from
+    the frames the tuple's clips cover (``tuple_span``); with no such start, y is redrawn from U{0..3}.
+    """
     total = tuple_total_frames(clip_frames, pretext)
     start = randint(g, 0, max(num_frames - total, 0))
     step = tuple_step(clip_frames, pretext)
