@@ -125,6 +125,7 @@ class TrainingLoop:
         self.global_step = 0
         self.meter = _EpochMeter()
         self.history: list[dict[str, float]] = []
+        self._data_loader: DataLoader[Any] | None = None
 
     @property
     def checkpoint_path(self) -> Path:
@@ -182,20 +183,23 @@ class TrainingLoop:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def _loader(self) -> DataLoader[Any]:
+        """One DataLoader per run (persistent workers); the sampler and dataset see the epoch through shared state."""
         self.sampler.set_epoch(self.epoch, skip=self.batches_done * self.optim_cfg.batch_size)
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(self.epoch)
-        return DataLoader(
-            self.dataset,
-            batch_size=self.optim_cfg.batch_size,
-            sampler=self.sampler,
-            num_workers=self.workers,
-            drop_last=self.drop_last,
-            pin_memory=self.rt.pin_memory,
-            collate_fn=_collate_dicts,
-            persistent_workers=False,
-            worker_init_fn=_worker_init,
-        )
+        if self._data_loader is None:
+            self._data_loader = DataLoader(
+                self.dataset,
+                batch_size=self.optim_cfg.batch_size,
+                sampler=self.sampler,
+                num_workers=self.workers,
+                drop_last=self.drop_last,
+                pin_memory=self.rt.pin_memory,
+                collate_fn=_collate_dicts,
+                persistent_workers=self.workers > 0,
+                worker_init_fn=_worker_init,
+            )
+        return self._data_loader
 
     def fit(self, *, resume: bool = True) -> FitResult:
         if resume:

@@ -1,0 +1,33 @@
+# One image for the API and the GPU workers.
+#   docker build --build-arg CODE_VERSION=$(git describe --always --dirty) -t kdvideo .
+FROM python:3.11-slim
+
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cu128
+ARG CODE_VERSION=unknown
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 CODE_VERSION=${CODE_VERSION} \
+    VAR_DIR=/var/lib/kdvideo ARTIFACT_ROOT=/artifacts DATA_ROOTS=/data \
+    PYTHONPATH=/app FRONTEND_DIR=/app/frontend
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+# torch with CUDA from the PyTorch index first, so the project install below keeps it
+RUN pip install --index-url ${TORCH_INDEX} "torch==2.13.0"
+COPY pyproject.toml ./
+COPY ml ./ml
+COPY api ./api
+COPY worker ./worker
+COPY persistence ./persistence
+COPY alembic.ini ./
+COPY frontend ./frontend
+# dependencies from pyproject; the code itself runs from /app (PYTHONPATH) with its migrations and alembic.ini
+RUN pip install . && pip uninstall -y kdvideo
+
+RUN useradd --create-home --uid 1000 kdv && mkdir -p /artifacts /data /var/lib/kdvideo \
+ && chown -R kdv /artifacts /data /var/lib/kdvideo
+USER kdv
+EXPOSE 8000
+# the API by default; the worker service overrides the command
+CMD ["sh", "-c", "python -m persistence.migrate && uvicorn --factory api.main:create_app --host 0.0.0.0 --port 8000"]

@@ -1,0 +1,1 @@
+"""FastAPI service: datasets, jobs, metrics, models and prediction around ml/."""

@@ -1,0 +1,67 @@
+"""POST /demo: a synthetic set and a chained teacher -> student -> fine-tune run, sized for a CPU."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from api.deps import EnqueuerDep, SessionDep, SettingsDep, TokenDep
+from api.present import job_public
+from api.routes.datasets import create_synthetic
+from api.routes.jobs import enqueue_or_fail
+from api.schemas import DatasetPublic, DemoPublic, JobCreate, SyntheticDatasetCreate
+from api.submit import create_job
+from persistence.models import Dataset, Job
+from persistence.settings import Settings
+
+router = APIRouter(tags=["demo"])
+
+
+class DemoCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    classes: int = Field(4, ge=2, le=10)
+    videos_per_class: int = Field(8, ge=4, le=40)
+    frames: int = Field(48, ge=32, le=200)
+    epochs: int = Field(2, ge=1, le=20)
+    width: float = Field(0.125, gt=0, le=1)
+    max_steps_per_epoch: int | None = Field(None, ge=1)
+
+
+def demo_requests(body: DemoCreate, dataset_id: int) -> list[JobCreate]:
+    common = dict(dataset_id=dataset_id, width=body.width, clip="tiny", epochs=body.epochs, batch_size=8,
+                  data_workers=0, max_steps_per_epoch=body.max_steps_per_epoch, test_clips=2)
+    pcl = dict(nce_negatives=32, retrieval=True)
+    return [
+        JobCreate(kind="pretrain", name="demo teacher", backbone="r3d", **pcl, **common),  # type: ignore[arg-type]
+        JobCreate(kind="distill", name="demo student", backbone="r3d", teacher_job_id=0, alpha=1.0,
+                  temperature=4.0, distill_target="pretext", **pcl, **common),  # type: ignore[arg-type]
+        JobCreate(kind="finetune", name="demo classifier", source_job_id=0, val_videos=4, lr=1e-3,
+                  **common),  # type: ignore[arg-type]
+    ]
+
+
+def create_demo(session: Session, settings: Settings, body: DemoCreate) -> tuple[Dataset, list[Job]]:
+    dataset = create_synthetic(session, settings, SyntheticDatasetCreate(
+        name="demo", classes=body.classes, videos_per_class=body.videos_per_class, frames=body.frames))
+    jobs: list[Job] = []
+    for request in demo_requests(body, dataset.id):
+        after = jobs[-1] if jobs else None
+        if request.kind == "distill":
+            request = request.model_copy(update={"teacher_job_id": after.id})  # type: ignore[union-attr]
+        elif request.kind == "finetune":
+            request = request.model_copy(update={"source_job_id": after.id})  # type: ignore[union-attr]
+        jobs.append(create_job(session, request, settings=settings, after=after))
+    return dataset, jobs
+
+
+@router.post("/demo", status_code=status.HTTP_201_CREATED, response_model=DemoPublic, operation_id="demo-create")
+async def demo(session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: TokenDep,
+               body: DemoCreate | None = None) -> DemoPublic:
+    """Generate a small synthetic set and queue teacher pretraining; the worker starts the distilled student
+    when the teacher completes, and the fine-tune when the student completes."""
+    dataset, jobs = await run_in_threadpool(create_demo, session, settings, body or DemoCreate())
+    session.commit()
+    enqueue_or_fail(session, enqueuer, jobs[0].id)
+    return DemoPublic(dataset=DatasetPublic.model_validate(dataset), jobs=[job_public(session, j) for j in jobs])

@@ -1,0 +1,123 @@
+"""Jobs: submit, list, inspect, cancel, resume, retry."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import EnqueuerDep, SessionDep, SettingsDep, TokenDep
+from api.enqueue import Enqueuer
+from api.present import job_public
+from api.schemas import JobCreate, JobKind, JobPublic, JobStatusName, Page
+from api.submit import create_job
+from persistence import repo
+from persistence.models import Job
+from persistence.status import JobStatus
+from sqlalchemy.orm import Session
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+log = logging.getLogger("api.jobs")
+
+
+def get_job_or_404(session: Session, job_id: int) -> Job:
+    job = repo.get_job(session, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found; GET /jobs lists jobs")
+    return job
+
+
+def enqueue_or_fail(session: Session, enqueuer: Enqueuer, job_id: int) -> None:
+    """Send the job's message after commit; if the broker is down the job fails with a resumable reason."""
+    try:
+        enqueuer.send(job_id)
+    except Exception as exc:  # noqa: BLE001 - any broker error
+        log.error("enqueue of job %d failed: %s", job_id, exc)
+        repo.transition(session, job_id, to=JobStatus.FAILED, expected=[JobStatus.QUEUED],
+                        error=f"could not reach the broker ({exc}); POST /jobs/{job_id}/resume when it is back")
+        session.commit()
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            detail=f"job {job_id} saved but the broker is unreachable: {exc}") from exc
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic, operation_id="jobs-create",
+             responses={200: {"description": "an earlier job with the same Idempotency-Key"}})
+def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: TokenDep,
+           response: Response,
+           idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JobPublic:
+    """Validate and queue a pretrain, distill, finetune or evaluate job."""
+    if idempotency_key:
+        existing = repo.job_by_idempotency_key(session, idempotency_key)
+        if existing is not None:
+            response.status_code = status.HTTP_200_OK
+            return job_public(session, existing)
+    try:
+        job = create_job(session, body, settings=settings, idempotency_key=idempotency_key)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = repo.job_by_idempotency_key(session, idempotency_key or "")
+        if existing is None:
+            raise
+        response.status_code = status.HTTP_200_OK
+        return job_public(session, existing)
+    enqueue_or_fail(session, enqueuer, job.id)
+    return job_public(session, job)
+
+
+@router.get("", response_model=Page[JobPublic], operation_id="jobs-list")
+def list_(session: SessionDep, kind: JobKind | None = None, status_: Annotated[JobStatusName | None,
+          Query(alias="status")] = None, dataset_id: int | None = None,
+          offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Page[JobPublic]:
+    rows, count = repo.list_jobs(session, kind=kind, status=JobStatus(status_) if status_ else None,
+                                 dataset_id=dataset_id, offset=offset, limit=limit)
+    return Page[JobPublic](data=[job_public(session, j, with_lineage=False) for j in rows], count=count)
+
+
+@router.get("/{job_id}", response_model=JobPublic, operation_id="jobs-get")
+def get(job_id: int, session: SessionDep) -> JobPublic:
+    return job_public(session, get_job_or_404(session, job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic, operation_id="jobs-cancel")
+def cancel(job_id: int, session: SessionDep, _: TokenDep) -> JobPublic:
+    """Queued/waiting: cancelled now. Running: the worker checkpoints and stops within a step or two."""
+    job = get_job_or_404(session, job_id)
+    if job.status.is_terminal:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {job_id} is already {job.status.value}")
+    repo.request_cancel(session, job_id)
+    session.commit()
+    return job_public(session, get_job_or_404(session, job_id))
+
+
+@router.post("/{job_id}/resume", response_model=JobPublic, operation_id="jobs-resume")
+def resume(job_id: int, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: TokenDep) -> JobPublic:
+    """Continue a cancelled or failed job from its last checkpoint (same job id, attempts keep counting)."""
+    job = get_job_or_404(session, job_id)
+    if job.status not in (JobStatus.CANCELLED, JobStatus.FAILED):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail=f"job {job_id} is {job.status.value}; only cancelled or failed jobs resume")
+    if not repo.resume_job(session, job_id, extra_attempts=settings.max_attempts):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {job_id} changed status; try again")
+    session.commit()
+    enqueue_or_fail(session, enqueuer, job_id)
+    return job_public(session, get_job_or_404(session, job_id))
+
+
+@router.post("/{job_id}/retry", status_code=status.HTTP_201_CREATED, response_model=JobPublic,
+             operation_id="jobs-retry")
+def retry(job_id: int, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: TokenDep) -> JobPublic:
+    """A fresh attempt from scratch: a NEW job with the same request (``retry_of`` points back); the old job,
+    its logs, metrics and checkpoint stay as they were."""
+    old = get_job_or_404(session, job_id)
+    if not old.status.is_terminal:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail=f"job {job_id} is {old.status.value}; cancel it first or wait for it to end")
+    body = JobCreate.model_validate(old.request)
+    job = create_job(session, body, settings=settings)
+    job.retry_of = old.id
+    session.commit()
+    enqueue_or_fail(session, enqueuer, job.id)
+    return job_public(session, job)

@@ -1,0 +1,102 @@
+"""POST /predict: classify an uploaded clip with a fine-tuned model."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+
+from api.deps import SessionDep, SettingsDep, TokenDep
+from api.predictors import PredictorCache
+from api.routes.models import resolve_model
+from api.schemas import PredictionPublic
+from api.upload import ACCEPTED, UploadError, receive_upload, sniff_container
+
+router = APIRouter(tags=["predict"])
+
+_FORM = {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+    "file": {"type": "string", "format": "binary", "description": "the video clip"},
+    "model": {"type": "integer", "description": "model id from GET /models; default the best"},
+    "top_k": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100}}}}}
+
+
+def _predict(cache: PredictorCache, checkpoint: Path, video: Path, *, top_k: int) -> dict[str, Any]:
+    predictor = cache.get(checkpoint)
+    return predictor.predict(video, top_k=top_k).to_dict()  # type: ignore[no-any-return]
+
+
+def _int_field(raw: str | None, name: str, default: int | None) -> int | None:
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            detail=[{"loc": ["body", name], "msg": f"{name} must be an integer, got {raw!r}",
+                                     "type": "int_parsing"}]) from None
+
+
+@router.post("/predict", response_model=PredictionPublic, operation_id="predict-create",
+             openapi_extra={"requestBody": {"required": True, "content": _FORM}},
+             responses={404: {"description": "unknown model"}, 413: {"description": "upload over MAX_UPLOAD_MB"},
+                        415: {"description": "not a video container"}, 422: {"description": "undecodable video"},
+                        504: {"description": "decoding took longer than PREDICT_TIMEOUT_S"}})
+async def predict(request: Request, session: SessionDep, settings: SettingsDep, _: TokenDep,
+                  model: Annotated[int | None, Query(description="model id; default the best")] = None,
+                  top_k: Annotated[int | None, Query(ge=1, le=100)] = None) -> PredictionPublic:
+    """Multipart ``file`` (+ optional ``model``, ``top_k`` as form or query fields)."""
+    try:
+        upload = await receive_upload(request, dest_dir=settings.var_dir / "uploads", max_bytes=settings.max_upload_bytes)
+    except UploadError as exc:
+        raise HTTPException(exc.status_code, detail=exc.detail) from exc
+    try:
+        model_id = model if model is not None else _int_field(upload.fields.get("model"), "model", None)
+        k = top_k if top_k is not None else _int_field(upload.fields.get("top_k"), "top_k", 5)
+        assert k is not None
+        if not 1 <= k <= 100:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                detail=[{"loc": ["body", "top_k"], "msg": "top_k must be 1..100", "type": "value_error"}])
+        if upload.path is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                detail=[{"loc": ["body", "file"], "msg": "missing form field 'file' (the video)",
+                                         "type": "missing"}])
+        if upload.size == 0:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="the uploaded file is empty (0 bytes)")
+        with upload.path.open("rb") as fh:
+            head = fh.read(512)
+        ext = sniff_container(head)
+        if ext is None:
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                                detail=f"not a recognised video container (first bytes {head[:12].hex()}); "
+                                       f"send one of: {ACCEPTED}")
+        video = upload.path.rename(upload.path.with_suffix(ext))
+        upload.path = video
+        job = resolve_model(session, model_id)
+        checkpoint = Path(job.checkpoint_path or "")
+        session.close()
+        result = await _run_limited(request, functools.partial(_predict, request.app.state.predictors, checkpoint,
+                                                               video, top_k=k), timeout=settings.predict_timeout_s)
+    finally:
+        upload.discard()
+    return PredictionPublic(model=job.id, **result)
+
+
+async def _run_limited(request: Request, fn: Any, *, timeout: float) -> dict[str, Any]:
+    from ml.errors import CheckpointError, VideoError
+
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(request.app.state.predict_pool, fn)
+    try:
+        return await asyncio.wait_for(future, timeout=timeout)  # type: ignore[no-any-return]
+    except asyncio.TimeoutError:
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
+                            detail=f"decoding and classifying took over {timeout:.0f}s (PREDICT_TIMEOUT_S); "
+                                   "send a shorter clip") from None
+    except VideoError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            detail=f"cannot use this video: {exc.reason}") from exc
+    except CheckpointError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"model checkpoint unusable: {exc}") from exc

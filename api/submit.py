@@ -1,0 +1,92 @@
+"""Validate a JobCreate against the database (dataset, teacher/source jobs) and write the job row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException, status
+from sqlalchemy.orm import Session
+
+from api.jobspec import JobSpecError, build_config, hash_config
+from api.schemas import JobCreate
+from persistence import repo
+from persistence.models import Job
+from persistence.settings import Settings
+from persistence.status import JobStatus
+
+PARENT_KINDS = {"distill": {"pretrain", "distill"}, "finetune": {"pretrain", "distill"},
+                "evaluate": {"pretrain", "distill", "finetune"}}
+
+
+def field_error(field: str, msg: str, *, code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTTPException:
+    """The same shape FastAPI uses for validation errors: detail = [{loc, msg, type}]."""
+    return HTTPException(code, detail=[{"loc": ["body", field], "msg": msg, "type": "value_error"}])
+
+
+def _parent(session: Session, body: JobCreate, *, after: Job | None) -> tuple[Job | None, str | None]:
+    field = "teacher_job_id" if body.kind == "distill" else "source_job_id"
+    parent_id = body.teacher_job_id if body.kind == "distill" else body.source_job_id
+    if parent_id is None:
+        if body.kind == "distill" and (body.alpha is None or body.alpha > 0):
+            raise field_error(field, "a distill job needs teacher_job_id (a completed pretrain job); "
+                                     "or set alpha=0 for the no-KD baseline")
+        return None, None
+    parent = repo.get_job(session, parent_id)
+    if parent is None:
+        raise field_error(field, f"job {parent_id} does not exist; GET /jobs lists jobs")
+    allowed = PARENT_KINDS[body.kind]
+    if parent.kind not in allowed:
+        raise field_error(field, f"job {parent_id} is a {parent.kind} job; {field} must be a "
+                                 f"{' or '.join(sorted(allowed))} job")
+    chained = after is not None and after.id == parent.id
+    if not chained and parent.status != JobStatus.COMPLETED:
+        raise field_error(field, f"job {parent_id} is {parent.status.value}, not completed; submit this "
+                                 f"{body.kind} job after it completes")
+    if not chained and not (parent.checkpoint_path and Path(parent.checkpoint_path).is_file()):
+        raise field_error(field, f"job {parent_id} completed without a checkpoint; retry it")
+    return parent, field
+
+
+def _inherit(body: JobCreate, parent: Job | None) -> JobCreate:
+    """finetune/evaluate reuse the source's backbone, width, modality and clip unless given."""
+    if parent is None or body.kind not in ("finetune", "evaluate"):
+        return body
+    src = parent.request
+    updates: dict[str, Any] = {}
+    for name in ("backbone", "width", "modality", "clip", "frames", "crop"):
+        if getattr(body, name) is None and src.get(name) is not None:
+            updates[name] = src[name]
+        elif name in ("backbone", "width") and getattr(body, name) is not None and src.get(name) is not None \
+                and getattr(body, name) != src[name]:
+            raise field_error(name, f"source job {parent.id} has {name}={src[name]!r}; "
+                                    f"leave {name} unset or use the same value")
+    return body.model_copy(update=updates)
+
+
+def create_job(session: Session, body: JobCreate, *, settings: Settings, idempotency_key: str | None = None,
+               after: Job | None = None) -> Job:
+    """Write a queued job (or a waiting one chained after ``after``); the caller commits, then enqueues."""
+    dataset = repo.get_dataset(session, body.dataset_id)
+    if dataset is None:
+        raise field_error("dataset_id", f"dataset {body.dataset_id} does not exist; POST /datasets registers one")
+    parent, _ = _parent(session, body, after=after)
+    body = _inherit(body, parent)
+    checkpoint = None
+    if parent is not None:
+        checkpoint = Path(parent.checkpoint_path) if parent.checkpoint_path else settings.job_dir(parent.id) / \
+            "checkpoint.pt"
+    try:
+        config = build_config(body, data_root=Path(dataset.path), split=dataset.split, subset=dataset.subset / 100,
+                              parent_checkpoint=checkpoint)
+    except JobSpecError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            detail=[{"loc": list(exc.loc), "msg": exc.msg, "type": "value_error"}]) from exc
+    job = repo.create_job(session, kind=body.kind, name=body.name, request=body.model_dump(mode="json",
+                          exclude_none=True), config=config.model_dump(mode="json"), config_hash=hash_config(config),
+                          dataset_id=dataset.id, parent_id=parent.id if parent else None,
+                          after_id=after.id if after else None, idempotency_key=idempotency_key,
+                          max_attempts=body.max_attempts or settings.max_attempts,
+                          status=JobStatus.WAITING if after is not None else JobStatus.QUEUED)
+    repo.set_job_paths(session, job.id, artifact_dir=str(settings.job_dir(job.id)))
+    return job

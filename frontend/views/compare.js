@@ -1,0 +1,299 @@
+// #/compare?ids=1,2,3&metric=epoch/pretext_acc&ref=1 — overlay runs on one metric, final numbers,
+// epochs to reach the reference (teacher) accuracy, PNG and CSV export.
+
+import * as api from "../api.js";
+import * as charts from "../charts.js";
+import { replaceQuery } from "../app.js";
+import { h, clear, statusBadge, fmtNumber, fmtPct, errorBox, emptyState, nextId, saveBlob, debounce } from "../ui.js";
+import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, pickCurveMetric } from "./common.js";
+import { loadPrefs, savePrefs } from "./job.js";
+
+
+export async function render(root, { query }) {
+  const prefs = loadPrefs();
+  let ids = (query.get("ids") || "").split(",").map(Number).filter((x) => Number.isInteger(x) && x > 0);
+  let metric = query.get("metric") || "";
+  let refId = query.get("ref") ? Number(query.get("ref")) : null;
+  const jobs = new Map(); // id -> job
+  const data = new Map(); // id -> series
+  let stopped = false;
+  let timer = null;
+
+  root.append(h("div", { class: "page-head" },
+    h("div", {}, h("h1", {}, "Compare runs"), h("p", { class: "lede" }, "Overlay teachers, students and baselines on one metric.")),
+  ));
+
+  let all = [];
+  try {
+    all = api.rows(await api.listJobs({ limit: 200 }));
+  } catch (err) {
+    root.append(errorBox(err));
+    return;
+  }
+  for (const j of all) jobs.set(j.id, j);
+
+  // ---------- run picker ----------
+  const picker = h("fieldset", { class: "run-picker" }, h("legend", {}, "Runs"));
+  const pickerList = h("div", { class: "run-list" });
+  picker.append(pickerList);
+  const candidates = all.filter((j) => j.kind !== "evaluate");
+  if (!candidates.length) {
+    root.append(emptyState("Nothing to compare yet.", "Start a teacher and a student, then come back.", h("a", { class: "btn btn-primary", href: "#/jobs/new" }, "New job")));
+    return;
+  }
+  for (const j of candidates) {
+    const cid = `cmp-${j.id}`;
+    pickerList.append(h("div", { class: "check" },
+      h("input", { type: "checkbox", id: cid, value: String(j.id), checked: ids.includes(j.id), onchange: (e) => {
+        if (e.target.checked) ids = [...new Set([...ids, j.id])];
+        else ids = ids.filter((x) => x !== j.id);
+        sync();
+        load();
+      } }),
+      h("label", { for: cid }, jobLabel(j), " ", statusBadge(j.status))));
+  }
+
+  // ---------- controls ----------
+  const metricId = nextId("metric");
+  const metricSel = h("select", { id: metricId, onchange: () => {
+    metric = metricSel.value;
+    sync();
+    draw();
+  } });
+  const refIdEl = nextId("ref");
+  const refSel = h("select", { id: refIdEl, onchange: () => {
+    refId = refSel.value ? Number(refSel.value) : null;
+    sync();
+    draw();
+  } });
+  const xName = nextId("cx");
+  const xGroup = h("fieldset", { class: "segmented" }, h("legend", {}, "X axis"),
+    ["epoch", "step", "time"].map((m) => {
+      const rid = nextId("cxr");
+      return [h("input", { type: "radio", name: xName, id: rid, value: m, checked: prefs.x === m, onchange: () => {
+        prefs.x = m;
+        savePrefs(prefs);
+        draw();
+      } }), h("label", { for: rid }, m[0].toUpperCase() + m.slice(1))];
+    }));
+  const smoothId = nextId("cs");
+  const smoothOut = h("output", { for: smoothId }, prefs.smoothing.toFixed(2));
+  const smoothInput = h("input", { type: "range", id: smoothId, min: "0", max: "0.99", step: "0.01", value: String(prefs.smoothing),
+    oninput: (e) => {
+      prefs.smoothing = Number(e.target.value);
+      smoothOut.textContent = prefs.smoothing.toFixed(2);
+      drawSoon();
+    },
+    onchange: () => savePrefs(prefs) });
+  const logId = nextId("cl");
+  const pngBtn = h("button", { class: "btn btn-small", type: "button", "data-testid": "export-png", onclick: exportPng }, "Export PNG");
+  const csvBtn = h("button", { class: "btn btn-small", type: "button", "data-testid": "export-csv", onclick: exportCsv }, "Export CSV");
+  const toolbar = h("div", { class: "toolbar", role: "group", "aria-label": "Chart options" },
+    h("div", { class: "field field-inline" }, h("label", { for: metricId }, "Metric"), metricSel),
+    h("div", { class: "field field-inline" }, h("label", { for: refIdEl }, "Reference"), refSel),
+    xGroup,
+    h("div", { class: "field field-inline slider" }, h("label", { for: smoothId }, "Smoothing"), smoothInput, smoothOut),
+    h("div", { class: "check" }, h("input", { type: "checkbox", id: logId, checked: prefs.log, onchange: (e) => {
+      prefs.log = e.target.checked;
+      savePrefs(prefs);
+      draw();
+    } }), h("label", { for: logId }, "Log scale")),
+    h("div", { class: "actions" }, pngBtn, csvBtn));
+
+  const chartEl = h("div", { class: "chart chart-tall", id: "compare-chart", "data-testid": "compare-chart", "aria-label": "Comparison chart" });
+  const tableWrap = h("div", { class: "table-wrap" });
+  const status = h("p", { class: "muted", "aria-live": "polite" });
+  root.append(h("div", { class: "compare-layout" },
+    h("aside", { class: "panel" }, picker),
+    h("section", { class: "panel compare-main" }, toolbar, status, h("figure", { class: "chart-card" }, chartEl), h("h2", {}, "Final numbers"), tableWrap)));
+
+  function sync() {
+    replaceQuery({ ids: ids.join(","), metric, ref: refId ?? "" });
+  }
+
+  function selectedJobs() {
+    return ids.map((i) => jobs.get(i)).filter(Boolean);
+  }
+
+  function defaultRef() {
+    const sel = selectedJobs();
+    const t = sel.map(teacherId).find((x) => x !== null && ids.includes(x));
+    if (t) return t;
+    return sel.find((j) => j.kind === "pretrain")?.id ?? null;
+  }
+
+  function fillControls() {
+    const names = new Set();
+    for (const i of ids) for (const [n, pts] of Object.entries(data.get(i) || {})) if (pts.length) names.add(n);
+    const sorted = [...names].sort();
+    if (!metric || !names.has(metric)) metric = pickCurveMetric(ids.map((i) => data.get(i) || {})) || sorted[0] || "";
+    clear(metricSel, sorted.map((n) => h("option", { value: n }, `${charts.metricLabel(n, { both: n.startsWith(charts.EPOCH_PREFIX) && names.has(charts.baseName(n)) })}  (${n})`)));
+    metricSel.value = metric;
+    if (refId === null || !ids.includes(refId)) refId = defaultRef();
+    clear(refSel, h("option", { value: "" }, "none"), selectedJobs().map((j) => h("option", { value: String(j.id) }, jobLabel(j))));
+    refSel.value = refId === null ? "" : String(refId);
+  }
+
+  let loadSeq = 0;
+  async function load() {
+    const seq = ++loadSeq;
+    clearTimeout(timer);
+    if (!ids.length) {
+      fillControls();
+      draw();
+      return;
+    }
+    status.textContent = "Loading metrics…";
+    try {
+      await Promise.all(ids.map(async (i) => {
+        const [j, s] = await Promise.all([jobs.has(i) && jobs.get(i).status === "completed" ? jobs.get(i) : api.getJob(i), api.jobMetrics(i, { maxPoints: 1500 })]);
+        jobs.set(i, j);
+        data.set(i, s);
+      }));
+    } catch (err) {
+      if (seq === loadSeq) clear(tableWrap, errorBox(err));
+    }
+    if (seq !== loadSeq || stopped) return;
+    status.textContent = "";
+    fillControls();
+    sync();
+    await draw();
+    // runs still training: refresh now and then (the job page has the live stream)
+    if (selectedJobs().some((j) => ["running", "queued", "waiting"].includes(j.status))) timer = setTimeout(load, 5000);
+  }
+
+  function xy(id) {
+    const j = jobs.get(id);
+    const pts = data.get(id)?.[metric] || [];
+    const t0 = charts.earliestTime([data.get(id) || {}]);
+    const xs = [];
+    const ys = [];
+    for (const p of pts) {
+      const x = charts.xOf(p, prefs.x, { stepsPerEpoch: j?.steps_per_epoch, t0 });
+      if (x === null || x === undefined) continue;
+      xs.push(x);
+      ys.push(p.value);
+    }
+    return { xs, ys };
+  }
+
+  function epochX(id, p) {
+    const j = jobs.get(id);
+    return j?.steps_per_epoch && p.step !== undefined ? p.step / j.steps_per_epoch : p.epoch;
+  }
+
+  /** First epoch at which the run's accuracy reaches the reference's final one. */
+  function epochsToReach(id, refFinal) {
+    if (refFinal === undefined || !isAccuracy(metric)) return null;
+    const pts = data.get(id)?.[metric] || [];
+    const hit = pts.find((p) => p.value >= refFinal);
+    return hit ? epochX(id, hit) : Infinity;
+  }
+
+  const fmt = (v) => (v === undefined ? "—" : isAccuracy(metric) && v <= 1 ? fmtPct(v) : fmtNumber(v));
+
+  async function draw() {
+    if (stopped) return;
+    if (!ids.length) {
+      charts.purge(chartEl);
+      delete chartEl.dataset.points;
+      clear(chartEl, h("div", { class: "empty" }, h("p", { class: "empty-title" }, "Pick runs on the left."), h("p", {}, "Tip: a teacher, its KD students and a no-KD baseline (α = 0).")));
+      clear(tableWrap);
+      return;
+    }
+    if (chartEl.querySelector(".empty")) chartEl.replaceChildren();
+    const traces = [];
+    const refPts = refId !== null ? data.get(refId)?.[metric] || [] : [];
+    const refFinal = refPts.length ? refPts[refPts.length - 1].value : undefined;
+    ids.forEach((id, idx) => {
+      const j = jobs.get(id);
+      const { xs, ys } = xy(id);
+      const isRef = id === refId;
+      const color = isRef ? "#111827" : charts.PALETTE[idx % charts.PALETTE.length];
+      const name = `#${id} ${j ? `${j.kind === "distill" ? (alphaOf(j) === 0 ? "no-KD" : "KD") : j.kind} ${modelText(j)}` : ""}`;
+      const smoothed = prefs.smoothing > 0 && xs.length > 2 && !metric.startsWith(charts.EPOCH_PREFIX);
+      if (smoothed) traces.push({ type: "scatter", mode: "lines", x: xs, y: ys, line: { color, width: 1 }, opacity: 0.2, hoverinfo: "skip", showlegend: false, meta: { count: true } });
+      traces.push({
+        type: "scatter",
+        mode: xs.length < 30 ? "lines+markers" : "lines",
+        marker: { size: 5 },
+        x: xs,
+        y: smoothed ? charts.smooth(ys, prefs.smoothing) : ys,
+        name: isRef ? `${name} (reference)` : name,
+        line: { color, width: isRef ? 2.5 : 2, dash: isRef ? "dash" : "solid" },
+        meta: { count: !smoothed },
+      });
+    });
+    const shapes = [];
+    const annotations = [];
+    if (refFinal !== undefined && isAccuracy(metric)) {
+      const line = charts.hline(refFinal, { color: "#111827", label: `reference final ${fmt(refFinal)}` });
+      shapes.push(line.shape);
+      annotations.push(line.annotation);
+    }
+    const layout = charts.baseLayout({
+      title: charts.metricLabel(metric || ""),
+      xTitle: charts.X_TITLES[prefs.x],
+      log: prefs.log,
+      percent: isAccuracy(metric),
+      height: 420,
+      shapes,
+      annotations,
+    });
+    layout.legend = { orientation: "v", x: 1.02, y: 1, font: { size: 11 } };
+    layout.margin.r = 8;
+    try {
+      await charts.render(chartEl, traces, layout);
+    } catch (err) {
+      clear(chartEl, errorBox(err));
+    }
+    renderTable(refFinal);
+  }
+
+  function renderTable(refFinal) {
+    const acc = isAccuracy(metric);
+    const higherBetter = acc;
+    const rowsEl = ids.map((id) => {
+      const j = jobs.get(id) || { id };
+      const pts = data.get(id)?.[metric] || [];
+      const final = pts.length ? pts[pts.length - 1].value : undefined;
+      const best = pts.length ? (higherBetter ? Math.max(...pts.map((p) => p.value)) : Math.min(...pts.map((p) => p.value))) : undefined;
+      const reach = id === refId ? null : epochsToReach(id, refFinal);
+      const gap = final !== undefined && refFinal !== undefined && id !== refId ? final - refFinal : undefined;
+      return h("tr", { "data-job-id": id },
+        h("td", {}, jobLink(id), id === refId ? h("span", { class: "tag" }, "reference") : null),
+        h("td", {}, j.kind || "—", kdTag(j) ? h("div", { class: "sub" }, kdTag(j)) : null),
+        h("td", { class: "mono nowrap" }, modelText(j)),
+        h("td", {}, teacherId(j) !== null ? jobLink(teacherId(j)) : "—"),
+        h("td", {}, statusBadge(j.status)),
+        h("td", { class: "num" }, fmt(final)),
+        h("td", { class: "num" }, fmt(best)),
+        h("td", { class: "num" }, gap === undefined ? "—" : h("span", { class: gap >= 0 === higherBetter ? "good" : "bad" }, `${gap >= 0 ? "+" : "−"}${fmt(Math.abs(gap))}`)),
+        h("td", { class: "num", "data-testid": "epochs-to-reach" }, reach === null ? "—" : reach === Infinity ? h("span", { class: "muted" }, "not reached") : fmtNumber(Math.round(reach * 100) / 100)),
+        h("td", { class: "num" }, String(pts.length)));
+    });
+    clear(tableWrap, h("table", { class: "table compare-table" },
+      h("caption", { class: "sr-only" }, `Final ${metric} per run`),
+      h("thead", {}, h("tr", {}, ["Run", "Kind", "Backbone", "Teacher", "Status", "Final", higherBetter ? "Best" : "Lowest", "Gap to ref.", "Epochs to reach ref.", "Points"].map((c, i) => h("th", { scope: "col", class: i >= 5 ? "num" : undefined }, c)))),
+      h("tbody", {}, rowsEl)),
+      !acc && refId !== null ? h("p", { class: "hint" }, "Epochs to reach the reference are counted on accuracy metrics.") : null);
+  }
+
+  async function exportPng() {
+    const Plotly = await charts.loadPlotly();
+    await Plotly.downloadImage(chartEl, { format: "png", filename: `compare-${ids.join("-")}-${metric.replace(/\W+/g, "_")}`, width: 1200, height: 600, scale: 2 });
+  }
+
+  function exportCsv() {
+    const runs = ids.map((id) => ({ id, label: jobs.get(id) ? jobLabel(jobs.get(id)) : `#${id}`, series: { [metric]: data.get(id)?.[metric] || [] } }));
+    saveBlob(new Blob([charts.seriesToCsv(runs)], { type: "text/csv" }), `compare-${ids.join("-")}-${metric.replace(/\W+/g, "_")}.csv`);
+  }
+
+  const drawSoon = debounce(draw, 30);
+  await load();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    charts.purge(chartEl);
+  };
+}

@@ -1,0 +1,112 @@
+"""Tables: datasets, jobs, metrics, workers (heartbeats), api_tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from persistence.base import Base, UTCDateTime, utcnow
+from persistence.status import JobStatus
+
+# BIGINT on PostgreSQL, INTEGER (rowid alias, autoincrement) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(Text)
+    split: Mapped[int] = mapped_column(Integer, default=1)
+    subset: Mapped[float] = mapped_column(Float, default=1.0)
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    classes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_queued_at", "status", "queued_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # pretrain | distill | finetune | evaluate
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(JobStatus, name="job_status", native_enum=False, create_constraint=True, length=20,
+             values_callable=lambda e: [m.value for m in e]),
+        default=JobStatus.QUEUED,
+        index=True,
+    )
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))  # teacher (distill) or source (finetune/evaluate)
+    after_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)  # chained: start when it completes
+    retry_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the JobCreate as submitted
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ml.config.* it became
+    config_hash: Mapped[str] = mapped_column(String(32))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    artifact_dir: Mapped[str | None] = mapped_column(Text)
+    checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    results: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    device: Mapped[str | None] = mapped_column(String(64))
+    code_version: Mapped[str | None] = mapped_column(String(100))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    total_epochs: Mapped[int | None] = mapped_column(Integer)
+    steps_per_epoch: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # current attempt
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Metric(Base):
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_job_id_name_step", "job_id", "name", "step"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    step: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float] = mapped_column(Float)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+
+    hostname: Mapped[str] = mapped_column(String(200), primary_key=True)
+    device: Mapped[str | None] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    code_version: Mapped[str | None] = mapped_column(String(100))
+    current_job_id: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; the token itself is never stored
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)

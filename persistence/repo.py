@@ -1,0 +1,337 @@
+"""Use-case functions over the tables. Keyword-only past the session; the caller owns the transaction.
+
+Status changes go through guarded ``UPDATE ... WHERE status IN (...)`` so two processes racing on a job
+(a redelivered message, two workers reclaiming the same stale job) cannot both win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from persistence.base import utcnow
+from persistence.models import ApiToken, Dataset, Job, Metric, Worker
+from persistence.status import JobStatus, check_transition, sources_for
+
+# ---------------------------------------------------------------- datasets
+
+
+def create_dataset(session: Session, *, name: str, path: str, split: int = 1, subset: float = 1.0,
+                   synthetic: bool = False, classes: Sequence[str] = (), counts: dict[str, Any] | None = None,
+                   problems: Sequence[dict[str, Any]] = (), fingerprint: str | None = None) -> Dataset:
+    row = Dataset(name=name, path=path, split=split, subset=subset, synthetic=synthetic, classes=list(classes),
+                  counts=dict(counts or {}), problems=list(problems), fingerprint=fingerprint)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_dataset(session: Session, dataset_id: int) -> Dataset | None:
+    return session.get(Dataset, dataset_id)
+
+
+def list_datasets(session: Session, *, offset: int = 0, limit: int = 100) -> tuple[list[Dataset], int]:
+    count = session.scalar(select(func.count()).select_from(Dataset)) or 0
+    rows = session.scalars(select(Dataset).order_by(Dataset.id.desc()).offset(offset).limit(limit)).all()
+    return list(rows), count
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def create_job(session: Session, *, kind: str, request: dict[str, Any], config: dict[str, Any], config_hash: str,
+               dataset_id: int | None, name: str | None = None, parent_id: int | None = None,
+               after_id: int | None = None, retry_of: int | None = None, idempotency_key: str | None = None,
+               max_attempts: int = 3, status: JobStatus = JobStatus.QUEUED) -> Job:
+    now = utcnow()
+    row = Job(kind=kind, name=name, status=status, request=request, config=config, config_hash=config_hash,
+              dataset_id=dataset_id, parent_id=parent_id, after_id=after_id, retry_of=retry_of,
+              idempotency_key=idempotency_key, max_attempts=max_attempts, attempts=0, cancel_requested=False,
+              progress=0.0, epoch=0, step=0, created_at=now, updated_at=now,
+              queued_at=now if status == JobStatus.QUEUED else None)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def set_job_paths(session: Session, job_id: int, *, artifact_dir: str, config: dict[str, Any] | None = None) -> None:
+    values: dict[str, Any] = {"artifact_dir": artifact_dir, "updated_at": utcnow()}
+    if config is not None:
+        values["config"] = config
+    session.execute(update(Job).where(Job.id == job_id).values(**values).execution_options(synchronize_session=False))
+
+
+def get_job(session: Session, job_id: int) -> Job | None:
+    return session.get(Job, job_id, populate_existing=True)
+
+
+def job_by_idempotency_key(session: Session, key: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.idempotency_key == key))
+
+
+def list_jobs(session: Session, *, kind: str | None = None, status: JobStatus | None = None,
+              dataset_id: int | None = None, offset: int = 0, limit: int = 50) -> tuple[list[Job], int]:
+    conds = []
+    if kind:
+        conds.append(Job.kind == kind)
+    if status:
+        conds.append(Job.status == status)
+    if dataset_id is not None:
+        conds.append(Job.dataset_id == dataset_id)
+    count = session.scalar(select(func.count()).select_from(Job).where(*conds)) or 0
+    rows = session.scalars(select(Job).where(*conds).order_by(Job.id.desc()).offset(offset).limit(limit)).all()
+    return list(rows), count
+
+
+def queue_position(session: Session, job: Job) -> int | None:
+    """1 for the next job a free worker takes; None unless queued."""
+    if job.status != JobStatus.QUEUED or job.queued_at is None:
+        return None
+    ahead = session.scalar(
+        select(func.count()).select_from(Job).where(
+            Job.status == JobStatus.QUEUED,
+            or_(Job.queued_at < job.queued_at, and_(Job.queued_at == job.queued_at, Job.id < job.id)),
+        )
+    ) or 0
+    return ahead + 1
+
+
+def transition(session: Session, job_id: int, *, to: JobStatus, expected: Iterable[JobStatus] | None = None,
+               **values: Any) -> bool:
+    """Move a job to ``to`` if its status is in ``expected`` (default: every status allowed to reach ``to``).
+
+    Returns False when another process changed it first. Extra keyword arguments are column values.
+    """
+    sources = frozenset(expected) if expected is not None else sources_for(to)
+    for old in sources:
+        check_transition(old, to)
+    now = utcnow()
+    values.setdefault("updated_at", now)
+    if to == JobStatus.QUEUED:
+        values.setdefault("queued_at", now)
+    if to.is_terminal:
+        values.setdefault("finished_at", now)
+    stmt = (update(Job).where(Job.id == job_id, Job.status.in_(sources)).values(status=to, **values)
+            .execution_options(synchronize_session=False))
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def claim_job(session: Session, job_id: int, *, worker: str, code_version: str | None) -> bool:
+    """queued -> running, one attempt more; False when the job is not queued (already taken, finished...)."""
+    now = utcnow()
+    return transition(session, job_id, to=JobStatus.RUNNING, expected=[JobStatus.QUEUED], worker=worker,
+                      code_version=code_version, started_at=now, heartbeat_at=now, finished_at=None,
+                      attempts=Job.attempts + 1)
+
+
+def heartbeat_job(session: Session, job_id: int, *, worker: str) -> None:
+    session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.worker == worker)
+                    .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+
+
+def update_progress(session: Session, job_id: int, **values: Any) -> None:
+    """Progress, epoch, step, device, total_epochs, steps_per_epoch, checkpoint_path... of a running job."""
+    values["heartbeat_at"] = values["updated_at"] = utcnow()
+    session.execute(update(Job).where(Job.id == job_id).values(**values).execution_options(synchronize_session=False))
+
+
+def cancel_requested(session: Session, job_id: int) -> bool:
+    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+def request_cancel(session: Session, job_id: int) -> JobStatus | None:
+    """Queued/waiting jobs are cancelled now; a running job gets the cooperative flag. Returns the new status."""
+    job = get_job(session, job_id)
+    if job is None:
+        return None
+    if transition(session, job_id, to=JobStatus.CANCELLED, expected=[JobStatus.QUEUED, JobStatus.WAITING],
+                  error="cancelled before it started"):
+        cancel_successors(session, job_id, reason=f"predecessor job {job_id} was cancelled")
+        return JobStatus.CANCELLED
+    session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+                    .values(cancel_requested=True, updated_at=utcnow()).execution_options(synchronize_session=False))
+    job = get_job(session, job_id)
+    return job.status if job else None
+
+
+def resume_job(session: Session, job_id: int, *, extra_attempts: int) -> bool:
+    """failed/cancelled -> queued; the worker resumes from the last checkpoint."""
+    job = get_job(session, job_id)
+    if job is None:
+        return False
+    return transition(session, job_id, to=JobStatus.QUEUED, expected=[JobStatus.FAILED, JobStatus.CANCELLED],
+                      cancel_requested=False, error=None, finished_at=None,
+                      max_attempts=job.attempts + extra_attempts)
+
+
+def successors(session: Session, job_id: int, *, status: JobStatus = JobStatus.WAITING) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.after_id == job_id, Job.status == status).order_by(Job.id)))
+
+
+def release_successors(session: Session, job_id: int) -> list[int]:
+    """waiting -> queued for the jobs chained after ``job_id``; returns the ids to enqueue."""
+    return [j.id for j in successors(session, job_id)
+            if transition(session, j.id, to=JobStatus.QUEUED, expected=[JobStatus.WAITING])]
+
+
+def cancel_successors(session: Session, job_id: int, *, reason: str) -> None:
+    for j in successors(session, job_id):
+        if transition(session, j.id, to=JobStatus.CANCELLED, expected=[JobStatus.WAITING], error=reason):
+            cancel_successors(session, j.id, reason=f"predecessor job {j.id} was cancelled")
+
+
+@dataclass
+class Reclaimed:
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def _reclaim(session: Session, jobs: Sequence[Job], *, why: str) -> Reclaimed:
+    out = Reclaimed()
+    for job in jobs:
+        guard = [JobStatus.RUNNING]
+        if job.attempts >= job.max_attempts:
+            if transition(session, job.id, to=JobStatus.FAILED, expected=guard,
+                          error=f"{why} on attempt {job.attempts} of {job.max_attempts}; "
+                                f"POST /jobs/{job.id}/resume to continue from the last checkpoint"):
+                cancel_successors(session, job.id, reason=f"predecessor job {job.id} failed")
+                out.failed.append(job.id)
+        elif transition(session, job.id, to=JobStatus.QUEUED, expected=guard,
+                        error=f"{why} on attempt {job.attempts}; re-queued to resume from the last checkpoint"):
+            out.requeued.append(job.id)
+    return out
+
+
+def reclaim_stale(session: Session, *, stale_after_s: float) -> Reclaimed:
+    """Running jobs whose heartbeat stopped: re-queue them, or fail them after max_attempts starts."""
+    cutoff = utcnow() - timedelta(seconds=stale_after_s)
+    jobs = session.scalars(select(Job).where(Job.status == JobStatus.RUNNING,
+                                             or_(Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None)))).all()
+    return _reclaim(session, jobs, why=f"worker lost (no heartbeat for {stale_after_s:.0f}s)")
+
+
+def reclaim_orphans(session: Session, *, worker: str) -> Reclaimed:
+    """Jobs left running under this worker name by a previous life of the same worker (it just started)."""
+    jobs = session.scalars(select(Job).where(Job.status == JobStatus.RUNNING, Job.worker == worker)).all()
+    return _reclaim(session, jobs, why=f"worker {worker} restarted")
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def add_metrics(session: Session, job_id: int, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk insert ``{name, step, epoch, value, time}`` rows."""
+    if rows:
+        session.execute(Metric.__table__.insert(), [{"job_id": job_id, **r} for r in rows])
+
+
+def metric_names(session: Session, job_id: int) -> list[str]:
+    return list(session.scalars(select(Metric.name).where(Metric.job_id == job_id).distinct().order_by(Metric.name)))
+
+
+def metric_series(session: Session, job_id: int, *, names: Sequence[str] | None = None, since_step: int = 0,
+                  max_points: int = 1000) -> dict[str, list[dict[str, Any]]]:
+    """Per name at most ``max_points`` points: steps bucketed evenly over the name's range, last point kept.
+
+    One SQL statement; integer bucket arithmetic renders alike on SQLite and PostgreSQL.
+    """
+    m = Metric.__table__
+    x = m.alias("x")
+    rng_conds = [m.c.job_id == job_id, m.c.step >= since_step]
+    if names:
+        rng_conds.append(m.c.name.in_(list(names)))
+    r = (select(m.c.name, func.min(m.c.step).label("lo"), func.max(m.c.step).label("hi"))
+         .where(*rng_conds).group_by(m.c.name).subquery("r"))
+    bucket = ((x.c.step - r.c.lo) * max_points) // (r.c.hi - r.c.lo + 1)
+    last_ids = (select(func.max(x.c.id)).select_from(x.join(r, r.c.name == x.c.name))
+                .where(x.c.job_id == job_id, x.c.step >= since_step).group_by(x.c.name, bucket))
+    rows = session.execute(select(m.c.name, m.c.step, m.c.epoch, m.c.value, m.c.time)
+                           .where(m.c.id.in_(last_ids)).order_by(m.c.name, m.c.step, m.c.id))
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, step, epoch, value, t in rows:
+        out.setdefault(name, []).append({"step": step, "epoch": epoch, "value": value, "time": t})
+    return out
+
+
+def metrics_after(session: Session, job_id: int, *, after_id: int, limit: int = 500) -> list[Metric]:
+    return list(session.scalars(select(Metric).where(Metric.job_id == job_id, Metric.id > after_id)
+                                .order_by(Metric.id).limit(limit)))
+
+
+# ---------------------------------------------------------------- workers
+
+
+_KEEP: Any = object()
+
+
+def upsert_worker(session: Session, *, hostname: str, device: str | None = None, pid: int | None = None,
+                  code_version: str | None = None, current_job_id: int | None = _KEEP, starting: bool = False) -> None:
+    """Stamp a worker's heartbeat (creating its row); ``current_job_id`` is left alone unless given."""
+    now = utcnow()
+    row = session.get(Worker, hostname)
+    if row is None:
+        session.add(Worker(hostname=hostname, device=device, pid=pid, code_version=code_version,
+                           current_job_id=None if current_job_id is _KEEP else current_job_id,
+                           started_at=now, heartbeat_at=now))
+        session.flush()
+        return
+    row.heartbeat_at = now
+    if current_job_id is not _KEEP:
+        row.current_job_id = current_job_id
+    row.stopped_at = None
+    if device is not None:
+        row.device = device
+    if pid is not None:
+        row.pid = pid
+    if code_version is not None:
+        row.code_version = code_version
+    if starting:
+        row.started_at = now
+    session.flush()
+
+
+def mark_worker_stopped(session: Session, *, hostname: str) -> None:
+    session.execute(update(Worker).where(Worker.hostname == hostname)
+                    .values(stopped_at=utcnow(), current_job_id=None).execution_options(synchronize_session=False))
+
+
+def live_workers(session: Session, *, stale_after_s: float) -> list[Worker]:
+    cutoff = utcnow() - timedelta(seconds=stale_after_s)
+    return list(session.scalars(select(Worker).where(Worker.heartbeat_at >= cutoff, Worker.stopped_at.is_(None))
+                                .order_by(Worker.hostname)))
+
+
+# ---------------------------------------------------------------- api tokens
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_token(session: Session, *, name: str) -> tuple[ApiToken, str]:
+    """A new token; the raw value is returned once and only its sha256 is stored."""
+    raw = "kdv_" + secrets.token_urlsafe(32)
+    row = ApiToken(name=name, token_hash=hash_token(raw), revoked=False)
+    session.add(row)
+    session.flush()
+    return row, raw
+
+
+def verify_token(session: Session, raw: str) -> ApiToken | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(raw), ApiToken.revoked.is_(False)))
+    if row is not None:
+        row.last_used_at = utcnow()
+    return row
+
+
+def revoke_token(session: Session, *, name: str) -> int:
+    res = session.execute(update(ApiToken).where(ApiToken.name == name).values(revoked=True)
+                          .execution_options(synchronize_session=False))
+    return int(res.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,113 @@
+"""The one Settings object (environment variables), shared by the API, the worker and the CLIs.
+
+Read once (``get_settings()``) and passed down; handlers receive it through ``api.deps.SettingsDep``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _var() -> Path:
+    return Path("var").resolve()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    var_dir: Path = Field(default_factory=_var, description="embedded-mode state: database, broker, artifacts, data")
+    database_url: str = Field("", description="SQLAlchemy URL; default sqlite under VAR_DIR")
+    broker_url: str = Field("", description="Celery broker; default kombu's SQLAlchemy transport on sqlite under VAR_DIR")
+    artifact_root: Path | None = Field(None, description="checkpoints, logs, results; default VAR_DIR/artifacts")
+    data_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="folders datasets may live under (comma-separated); default VAR_DIR/data"
+    )
+    queue: str = Field("gpu", description="Celery queue the training tasks go to")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    auth: Literal["auto", "on", "off"] = Field("auto", description="auto: tokens required unless HOST is loopback")
+    max_upload_mb: float = Field(200.0, gt=0)
+    predict_timeout_s: float = Field(60.0, gt=0)
+    predict_concurrency: int = Field(2, ge=1, description="predictions decoding/running at once")
+    predictor_cache_size: int = Field(2, ge=1)
+    heartbeat_s: float = Field(10.0, gt=0, description="worker and job heartbeat period")
+    stale_after_s: float = Field(60.0, gt=0, description="a running job whose heartbeat is older is reclaimed")
+    max_attempts: int = Field(3, ge=1, description="starts of a job before a lost worker or transient error fails it")
+    retry_backoff_s: float = Field(10.0, ge=0)
+    visibility_timeout_s: int = Field(7 * 24 * 3600, ge=60, description="Redis redelivery delay; longer than any job")
+    metrics_flush_rows: int = Field(200, ge=1)
+    metrics_flush_s: float = Field(2.0, gt=0)
+    cancel_poll_s: float = Field(1.0, gt=0, description="how often should_stop() reads the cancel flag")
+    device: str = Field("auto", description="device the worker trains on (auto, cpu, cuda, cuda:N)")
+    frontend_dir: Path = PROJECT_ROOT / "frontend"
+
+    @field_validator("data_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_under_var(self) -> "Settings":
+        var = self.var_dir.resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{var / 'app.db'}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{var / 'broker.db'}"
+        if self.artifact_root is None:
+            self.artifact_root = var / "artifacts"
+        if not self.data_roots:
+            self.data_roots = [var / "data"]
+        self.artifact_root = self.artifact_root.resolve()
+        self.data_roots = [p.resolve() for p in self.data_roots]
+        return self
+
+    @property
+    def artifacts(self) -> Path:
+        assert self.artifact_root is not None
+        return self.artifact_root
+
+    @property
+    def auth_required(self) -> bool:
+        if self.auth != "auto":
+            return self.auth == "on"
+        return not is_loopback(self.host)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.artifacts / "jobs" / str(job_id)
+
+    def ensure_dirs(self) -> None:
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        for root in self.data_roots:
+            root.mkdir(parents=True, exist_ok=True)
+        for url in (self.database_url, self.broker_url):
+            if "sqlite:///" in url:
+                Path(url.split("sqlite:///", 1)[1].split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

@@ -1,0 +1,221 @@
+"""API validation through HTTP, no worker needed: bad jobs, paths, tokens, uploads, static files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from persistence import repo
+from persistence.base import utcnow
+from persistence.session import make_engine, make_sessionmaker
+from service_helpers import first_video, make_settings, tiny
+
+
+@pytest.fixture
+def dataset(client: TestClient) -> dict[str, Any]:
+    r = client.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _loc(r: Any) -> list[Any]:
+    return r.json()["detail"][0]["loc"]
+
+
+def test_health_reports_database_broker_and_no_workers(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["database"]["ok"] and body["broker"]["ok"]
+    assert body["workers"] == [] and body["status"] == "degraded" and body["auth_required"] is False
+
+
+def test_register_dataset_counts_and_problems(client: TestClient, dataset: dict[str, Any], settings: Any) -> None:
+    assert dataset["classes"] and all(v["train"] > 0 for v in dataset["counts"].values())
+    bad = Path(dataset["path"]) / "videos" / dataset["classes"][0] / "v_broken_g01_c01.avi"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00AVI garbage")
+    r = client.post("/datasets", json={"path": dataset["path"], "name": "again"})
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "again" and client.get(f"/datasets/{r.json()['id']}").status_code == 200
+    assert client.get("/datasets").json()["count"] == 2
+    rel = os.path.relpath(dataset["path"], settings.data_roots[0])  # relative to the first data root
+    assert client.post("/datasets", json={"path": rel, "scan": False}).status_code == 201
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot", "symlink"])
+def test_dataset_path_outside_data_roots_is_403(client: TestClient, settings: Any, tmp_path: Path, how: str) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    root = settings.data_roots[0]
+    path = {"absolute": str(outside), "dotdot": str(root / ".." / ".." / "elsewhere")}.get(how)
+    if how == "symlink":
+        (root / "link").symlink_to(outside, target_is_directory=True)
+        path = str(root / "link")
+    r = client.post("/datasets", json={"path": path})
+    assert r.status_code == 403 and "outside the allowed data roots" in r.json()["detail"]
+
+
+def test_job_validation_names_the_field(client: TestClient, dataset: dict[str, Any]) -> None:
+    ds = dataset["id"]
+    r = client.post("/jobs", json=tiny("pretrain", ds, lr=-0.1))
+    assert r.status_code == 422 and _loc(r) == ["body", "lr"]
+    r = client.post("/jobs", json=tiny("pretrain", ds, backbone="resnet9000"))
+    assert r.status_code == 422 and _loc(r) == ["body", "backbone"] and "r3d" in r.json()["detail"][0]["msg"]
+    r = client.post("/jobs", json=tiny("pretrain", 999))
+    assert r.status_code == 422 and _loc(r) == ["body", "dataset_id"]
+    r = client.post("/jobs", json=tiny("pretrain", ds, teacher_job_id=1))
+    assert r.status_code == 422 and "teacher_job_id applies to kind distill" in r.text
+    r = client.post("/jobs", json=tiny("pretrain", ds, overrides={"pretext.tuple_len": 1}))
+    assert r.status_code == 422 and _loc(r) == ["body", "overrides", "pretext.tuple_len"]
+    r = client.post("/jobs", json=tiny("distill", ds))
+    assert r.status_code == 422 and _loc(r) == ["body", "teacher_job_id"]
+
+
+def test_distill_with_unfinished_teacher_is_422(client: TestClient, dataset: dict[str, Any]) -> None:
+    teacher = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
+    assert teacher["status"] == "queued" and teacher["queue_position"] == 1
+    r = client.post("/jobs", json=tiny("distill", dataset["id"], teacher_job_id=teacher["id"]))
+    assert r.status_code == 422 and _loc(r) == ["body", "teacher_job_id"] and "queued, not completed" in r.text
+    r = client.post("/jobs", json=tiny("finetune", dataset["id"], source_job_id=teacher["id"]))
+    assert r.status_code == 422 and _loc(r) == ["body", "source_job_id"]
+
+
+def test_idempotency_key_returns_the_first_job(client: TestClient, dataset: dict[str, Any]) -> None:
+    body = tiny("pretrain", dataset["id"])
+    first = client.post("/jobs", json=body, headers={"Idempotency-Key": "abc"})
+    again = client.post("/jobs", json=body, headers={"Idempotency-Key": "abc"})
+    other = client.post("/jobs", json=body, headers={"Idempotency-Key": "def"})
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"] != other.json()["id"]
+    assert client.get("/jobs").json()["count"] == 2
+
+
+def test_job_is_stored_with_its_ml_config(client: TestClient, dataset: dict[str, Any]) -> None:
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"], lr=0.05, name="t")).json()
+    assert job["config"]["optim"]["lr"] == 0.05 and job["config"]["model"]["width"] == 0.125
+    assert job["config"]["clip"]["crop"] == 32 and job["config_hash"] and job["request"]["lr"] == 0.05
+    listed = client.get("/jobs", params={"kind": "pretrain", "status": "queued", "limit": 1}).json()
+    assert listed["count"] == 1 and listed["data"][0]["id"] == job["id"]
+    assert client.get("/jobs", params={"kind": "finetune"}).json()["count"] == 0
+    assert client.get("/jobs/999").status_code == 404
+
+
+def test_cancel_queued_job_is_immediate_and_resume_requeues(client: TestClient, dataset: dict[str, Any]) -> None:
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
+    r = client.post(f"/jobs/{job['id']}/cancel")
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert client.post(f"/jobs/{job['id']}/cancel").status_code == 409
+    assert client.post(f"/jobs/{job['id']}/resume").json()["status"] == "queued"
+    assert client.post(f"/jobs/{job['id']}/retry").status_code == 409  # not final
+
+
+def test_metrics_json_csv_logs_checkpoint(client: TestClient, dataset: dict[str, Any], settings: Any) -> None:
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    with sessions.begin() as s:
+        repo.add_metrics(s, job["id"], [{"name": "loss", "step": i, "epoch": 1, "value": 1 / i, "time": utcnow()}
+                                        for i in range(1, 301)])
+    data = client.get(f"/jobs/{job['id']}/metrics", params={"max_points": 50}).json()
+    assert len(data["loss"]) == 50 and data["loss"][-1]["step"] == 300
+    csv = client.get(f"/jobs/{job['id']}/metrics", params={"names": "loss", "since_step": 291},
+                     headers={"Accept": "text/csv"})
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines()[0] == "name,step,epoch,value,time" and len(csv.text.splitlines()) == 11
+    assert client.get(f"/jobs/{job['id']}/logs").json()["lines"] == []
+    assert client.get(f"/jobs/{job['id']}/checkpoint").status_code == 404
+
+
+def test_events_stream_ends_with_the_job(client: TestClient, dataset: dict[str, Any]) -> None:
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
+    client.post(f"/jobs/{job['id']}/cancel")
+    with client.stream("GET", f"/jobs/{job['id']}/events", params={"poll_s": 0.1}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        text = "".join(r.iter_text())
+    assert "event: status" in text and '"status": "cancelled"' in text and "event: end" in text
+
+
+def test_tokens_required_when_auth_on(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "var", auth="on")
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    with sessions.begin() as s:
+        _, token = repo.create_token(s, name="test")
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/datasets/synthetic", json={"classes": 2, "videos_per_class": 2})
+        assert r.status_code == 401 and "Bearer" in r.json()["detail"]
+        assert c.post("/predict", files={"file": ("a.avi", b"x")}).status_code == 401
+        assert c.post("/jobs", json=tiny("pretrain", 1), headers={"Authorization": "Bearer nope"}).status_code == 401
+        ok = c.post("/datasets/synthetic", json={"classes": 2, "videos_per_class": 2},
+                    headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 201
+        assert c.get("/jobs").status_code == 200 and c.get("/health").json()["auth_required"] is True
+
+
+def test_auth_defaults_on_beyond_loopback(tmp_path: Path) -> None:
+    from persistence.settings import Settings
+
+    assert Settings(var_dir=tmp_path, host="0.0.0.0").auth_required
+    assert not Settings(var_dir=tmp_path, host="127.0.0.1").auth_required
+    assert Settings(var_dir=tmp_path, host="127.0.0.1", auth="on").auth_required
+
+
+def test_upload_checks_before_any_model(tmp_path: Path, dataset: dict[str, Any]) -> None:
+    video = first_video(dataset).read_bytes()
+    settings = make_settings(tmp_path / "small", max_upload_mb=len(video) * 2 / 1024 / 1024)
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/predict", files={"file": ("big.avi", video * 3, "video/avi")})
+        assert r.status_code == 413 and "limit" in r.json()["detail"]
+        r = c.post("/predict", files={"file": ("fake.avi", b"hello, this is text, not video" * 10, "video/avi")})
+        assert r.status_code == 415 and "AVI" in r.json()["detail"]
+        r = c.post("/predict", files={"file": ("empty.avi", b"", "video/avi")})
+        assert r.status_code == 422 and "empty" in r.json()["detail"]
+        r = c.post("/predict", data={"model": "1"})
+        assert r.status_code == 422
+        r = c.post("/predict", files={"file": ("ok.avi", video, "application/octet-stream")})
+        assert r.status_code == 404 and "no fine-tuned model" in r.json()["detail"]
+        r = c.post("/predict", files={"file": ("ok.avi", video)}, data={"model": "42"})
+        assert r.status_code == 404 and "GET /models" in r.json()["detail"]
+        assert c.get("/models").json() == []
+        assert not list((settings.var_dir / "uploads").iterdir())  # temp files removed
+
+
+def test_sniff_containers() -> None:
+    from api.upload import sniff_container
+
+    assert sniff_container(b"RIFF\x10\x00\x00\x00AVI LIST") == ".avi"
+    assert sniff_container(b"\x00\x00\x00\x18ftypmp42\x00\x00") == ".mp4"
+    assert sniff_container(b"\x00\x00\x00\x14ftypqt  \x00\x00") == ".mov"
+    assert sniff_container(b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01webm") == ".webm"
+    assert sniff_container(bytes([0x47] + [0] * 187 + [0x47] + [0] * 187 + [0x47] + [0] * 20)) == ".ts"
+    assert sniff_container(b"FLV\x01\x05") == ".flv"
+    assert sniff_container(b"\x89PNG\r\n\x1a\n") is None
+    assert sniff_container(b"") is None
+
+
+def test_static_frontend_and_vendored_plotly(tmp_path: Path) -> None:
+    front = tmp_path / "frontend"
+    front.mkdir()
+    (front / "index.html").write_text("<h1>dashboard</h1>")
+    settings = make_settings(tmp_path / "var", frontend_dir=front)
+    with TestClient(create_app(settings)) as c:
+        assert "dashboard" in c.get("/").text
+        js = c.get("/vendor/plotly.min.js")
+        assert js.status_code == 200 and "javascript" in js.headers["content-type"] and len(js.content) > 1_000_000
+        assert c.get("/health").status_code == 200
+        spec = c.get("/openapi.json").json()
+        ops = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
+        assert {"jobs-create", "predict-create", "jobs-events", "models-list", "demo-create"} <= ops
+        assert c.get("/docs").status_code == 200
+
+
+def test_api_process_does_not_import_torch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from api.main import create_app; from persistence.settings import Settings; "
+            f"create_app(Settings(var_dir={str(tmp_path)!r})); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], check=True)
+    assert out.stdout.strip() == "False"

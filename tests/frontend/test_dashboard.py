@@ -1,0 +1,196 @@
+"""The dashboard in a real browser against the real server: forms, live curves over server-sent events, cancel,
+compare and export, prediction and its errors. Screenshots of every page go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+POINTS = "() => Number(document.querySelector('.chart-grid')?.dataset.points || 0)"
+
+
+def test_jobs_page_first_run(page: Any, shots: Any) -> None:
+    page.goto("/")
+    page.wait_for_url("**/#/jobs")
+    page.get_by_role("heading", name="Jobs").wait_for()
+    page.locator("#health[data-state=ok]").wait_for()
+    assert page.get_by_role("button", name="Run demo").first.is_visible()
+    shots(page, "01-jobs-empty")
+
+
+def test_generate_synthetic_dataset(page: Any, server: Any, shots: Any) -> None:
+    page.goto("/#/datasets")
+    form = page.locator("#synthetic-form")
+    form.get_by_label("Name").fill("browser_set")
+    form.get_by_label("Classes").fill("3")
+    form.get_by_label("Videos per class").fill("6")
+    form.get_by_label("Frames per video").fill("40")
+    form.get_by_label("Width (px)").fill("48")
+    form.get_by_label("Height (px)").fill("36")
+    form.get_by_role("button", name="Generate").click()
+    page.wait_for_url("**/#/datasets/*")
+    detail = page.locator(".dataset-detail")
+    detail.get_by_role("heading", name="browser_set").wait_for()
+    assert detail.locator("tbody tr").count() == 3  # one row per class, with train/test counts
+    shots(page, "02-datasets")
+
+
+def test_register_folder_error_is_shown_beside_the_field(page: Any, console: Any) -> None:
+    console.allow(r"Failed to load resource: the server responded with a status of 4\d\d")
+    page.goto("/#/datasets")
+    form = page.locator("#register-form")
+    form.get_by_label("Folder on the server").fill("no/such/folder")
+    form.get_by_role("button", name="Register folder").click()
+    err = form.locator("[data-error-for=path]")
+    err.wait_for()
+    assert "no/such/folder" in err.inner_text() or "not" in err.inner_text()
+    assert form.get_by_label("Folder on the server").get_attribute("aria-invalid") == "true"
+
+
+def test_submit_job_watch_live_curve_and_cancel(page: Any, server: Any, console: Any, shots: Any) -> None:
+    console.allow(r"Failed to load resource: the server responded with a status of 422")
+    dataset = next(d for d in server.get("/datasets")["data"] if d["name"].startswith("browser_set"))
+    page.goto(f"/#/jobs/new?kind=pretrain&dataset_id={dataset['id']}")
+    page.locator("#kind-pretrain").check()
+    page.get_by_label("Width").fill("5")  # over the limit of 4: the server's message lands beside the field
+    page.get_by_label("Clip", exact=True).select_option("tiny")
+    page.get_by_label("Epochs").fill("60")
+    page.get_by_label("Batch size").fill("4")
+    page.locator("details.form-section > summary").click()
+    page.get_by_label("Data loader workers").fill("0")
+    page.get_by_label("Retrieval at the end").select_option("false")
+    shots(page, "03-new-job")
+    page.get_by_role("button", name="Start pretraining").click()
+    err = page.locator("[data-error-for=width]")
+    err.wait_for()
+    assert "4" in err.inner_text()
+    shots(page, "04-new-job-validation")
+
+    page.get_by_label("Width").fill("0.125")
+    page.get_by_role("button", name="Start pretraining").click()
+    page.wait_for_url(re.compile(r"#/jobs/\d+$"))
+    job_id = int(page.url.rsplit("/", 1)[1])
+
+    # the curve grows as metrics land, without a reload
+    page.evaluate("window.__sameDocument = true")
+    page.wait_for_function(f"({POINTS})() > 0", timeout=120_000)
+    first = page.evaluate(POINTS)
+    page.wait_for_function(f"n => ({POINTS})() > n", arg=first, timeout=120_000)
+    assert page.evaluate(POINTS) > first
+    assert page.evaluate("window.__sameDocument") is True
+    assert page.locator(".live[data-mode=live]").count() == 1, "updates should stream over server-sent events"
+    assert page.locator("[data-testid=chart-loss] .main-svg").count() > 0
+    shots(page, "05-job-live")
+
+    page.get_by_role("button", name=f"Cancel job #{job_id}").click()
+    page.locator("[data-testid=job-status][data-status=cancelled]").wait_for(timeout=90_000)
+    page.get_by_role("button", name=f"Resume job #{job_id}").wait_for()
+    assert server.get(f"/jobs/{job_id}")["status"] == "cancelled"
+    page.locator("[data-testid=log-tail]").filter(has_text="job").wait_for()
+    shots(page, "06-job-cancelled")
+
+
+def test_run_demo_button_queues_the_chain(page: Any, server: Any, shots: Any) -> None:
+    page.goto("/#/jobs")
+    before = server.get("/jobs")["count"]
+    page.get_by_role("button", name="Run demo").first.click()
+    page.locator(".toast").filter(has_text="Demo queued").wait_for()
+    page.wait_for_function("n => document.querySelectorAll('.jobs-table tbody tr').length >= n", arg=before + 3)
+    assert page.locator(".jobs-table tbody tr", has_text="demo student").count() == 1
+    shots(page, "07-jobs-demo-queued")
+
+
+def test_student_page_shows_teacher_reference(page: Any, demo: dict[str, Any], shots: Any) -> None:
+    student, teacher = demo["student"], demo["teacher"]
+    page.goto(f"/#/jobs/{student['id']}")
+    page.locator("[data-testid=teacher-gap]").wait_for()
+    page.wait_for_function(f"({POINTS})() > 0")
+    # the teacher's curves are drawn as references beside the student's
+    names = page.evaluate("() => document.getElementById('chart-loss').data.map(t => t.name)")
+    assert any(n.startswith("teacher ·") for n in names), names
+    page.get_by_role("link", name=f"#{teacher['id']}", exact=True).first.wait_for()
+    shots(page, "08-job-student")
+
+    page.goto(f"/#/jobs/{teacher['id']}")
+    page.get_by_role("link", name="Distill from this teacher").click()
+    page.wait_for_url("**/#/jobs/new?*")
+    assert page.locator("#kind-distill").is_checked()
+    assert page.locator("select[name=teacher_job_id]").input_value() == str(teacher["id"])
+
+
+def test_compare_two_runs_and_export(page: Any, demo: dict[str, Any], shots: Any) -> None:
+    t, s = demo["teacher"]["id"], demo["student"]["id"]
+    page.goto(f"/#/compare?ids={t},{s}")
+    page.wait_for_function("() => Number(document.getElementById('compare-chart')?.dataset.points || 0) >= 2")
+    rows = page.locator(".compare-table tbody tr")
+    assert rows.count() == 2
+    assert rows.filter(has_text="reference").count() == 1  # the teacher is the reference by default
+    assert page.locator(f".compare-table tr[data-job-id='{s}'] [data-testid=epochs-to-reach]").inner_text().strip()
+    shots(page, "09-compare")
+
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Export CSV").click()
+    csv = Path(dl.value.path()).read_text()
+    assert csv.startswith("run,job_id,metric,step,epoch,time,value")
+    assert f",{t}," in csv and f",{s}," in csv
+
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Export PNG").click()
+    png = Path(dl.value.path()).read_bytes()
+    assert dl.value.suggested_filename.endswith(".png") and png[:4] == b"\x89PNG"
+
+
+def test_predict_top5(page: Any, demo: dict[str, Any], shots: Any) -> None:
+    video = next(Path(demo["dataset"]["path"]).rglob("*.avi"))
+    page.goto(f"/#/predict?model={demo['classifier']['id']}")
+    page.locator("#predict-file").set_input_files(str(video))
+    bars = page.locator("[data-testid=topk] li")
+    bars.first.wait_for(timeout=60_000)
+    classes = len(demo["dataset"]["classes"])
+    assert bars.count() == min(5, classes)
+    scores = [float(b.locator(".bar-value").inner_text().rstrip("%")) for b in bars.all()]
+    assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 100.5
+    assert "ms" in page.locator("[data-testid=stat-latency]").inner_text()
+    assert page.locator("[data-testid=frames] .tick").count() > 0
+    shots(page, "10-predict")
+
+
+def test_bad_upload_shows_the_api_message(page: Any, demo: dict[str, Any], console: Any, tmp_path: Path,
+                                          shots: Any) -> None:
+    console.allow(r"Failed to load resource: the server responded with a status of 4\d\d")
+    fake = tmp_path / "holiday.avi"
+    fake.write_text("this is not a video, just text renamed .avi\n" * 20)
+    page.goto("/#/predict")
+    page.locator("#predict-file").set_input_files(str(fake))
+    alert = page.locator("[data-testid=predict-result] [role=alert]")
+    alert.wait_for(timeout=30_000)
+    text = alert.inner_text()
+    assert "Error 4" in text and "video" in text.lower(), text
+    shots(page, "11-predict-bad-upload")
+
+
+def test_workers_page(page: Any, server: Any, shots: Any) -> None:
+    page.goto("/#/workers")
+    page.locator("[data-worker]").first.wait_for()
+    assert "cpu" in page.locator("[data-worker] .device").first.inner_text()
+    assert page.locator("[data-testid=queue-depth] .card-value").inner_text().strip().isdigit()
+    shots(page, "12-workers")
+
+
+def test_jobs_page_filters_and_narrow_screen(page: Any, demo: dict[str, Any], shots: Any) -> None:
+    page.goto("/#/jobs")
+    page.get_by_label("Kind").select_option("distill")
+    page.wait_for_function("() => [...document.querySelectorAll('.jobs-table tbody tr')].every(r => r.innerText.includes('distill'))")
+    assert "kind=distill" in page.url
+    page.get_by_label("Kind").select_option("")
+    page.wait_for_function("() => document.querySelectorAll('.jobs-table tbody tr').length >= 4")
+    shots(page, "13-jobs")
+    page.set_viewport_size({"width": 1024, "height": 760})
+    page.goto(f"/#/jobs/{demo['student']['id']}")
+    page.wait_for_function(f"({POINTS})() > 0")
+    shots(page, "14-job-laptop")

@@ -1,0 +1,160 @@
+"""worker.jobs glue called directly (no Celery): the real engine for each path, plus a scripted fake engine
+where a path needs precise timing (cancel at a given step, worker shutdown, transient errors)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from persistence import repo
+from persistence.status import JobStatus
+from service_helpers import tiny
+from worker.jobs import execute_job
+from worker.runtime import make_runtime
+
+
+@pytest.fixture
+def rt(settings: Any) -> Any:
+    return make_runtime(settings, hostname="test@worker")
+
+
+@pytest.fixture
+def dataset(client: TestClient) -> dict[str, Any]:
+    r = client.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+class Sent(list[tuple[int, float]]):
+    def __call__(self, job_id: int, countdown: float) -> None:
+        self.append((job_id, countdown))
+
+
+def _job(rt: Any, job_id: int) -> Any:
+    with rt.sessions() as s:
+        return repo.get_job(s, job_id)
+
+
+def fake_engine(*, fail: BaseException | None = None, steps: int = 6, stop_after: int | None = None,
+                on_step: Any = None) -> Any:
+    """Scripted stand-in for ml.engine.run, used only beside a real-engine test of the same path."""
+
+    def run(config: Any, *, out_dir: Path, callback: Any, should_stop: Any, resume: bool) -> Any:
+        callback.on_start({"device": "cpu", "total_epochs": 2, "steps_per_epoch": steps // 2, "train_videos": 4,
+                           "start_epoch": 0})
+        for step in range(1, steps + 1):
+            callback.on_step(epoch=1 + (step - 1) // (steps // 2), step=step, metrics={"loss": 1 / step})
+            if on_step:
+                on_step(step)
+            if should_stop():
+                (out_dir / "checkpoint.pt").write_bytes(b"ckpt")
+                return type("R", (), {"status": "stopped", "epochs_completed": 0, "results": {}, "checkpoint": None})
+            if fail is not None and step == 2:
+                raise fail
+        (out_dir / "checkpoint.pt").write_bytes(b"ckpt")
+        return type("R", (), {"status": "completed", "epochs_completed": 2, "results": {"ok": True},
+                              "checkpoint": out_dir / "checkpoint.pt"})
+
+    return run
+
+
+# ----------------------------------------------------------------- real engine
+
+
+def test_real_engine_completes_and_records_everything(client: TestClient, dataset: dict[str, Any], rt: Any) -> None:
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"], epochs=2)).json()
+    sent = Sent()
+    outcome = execute_job(job["id"], rt=rt, enqueue=sent)
+    assert outcome.status == "completed", _job(rt, job["id"]).error
+    done = client.get(f"/jobs/{job['id']}").json()
+    assert done["status"] == "completed" and done["progress"] == 1.0 and done["attempts"] == 1
+    assert done["worker"] == "test@worker" and done["device"] == "cpu" and done["code_version"]
+    assert done["total_epochs"] == 2 and done["checkpoint_available"] and done["results"]
+    metrics = client.get(f"/jobs/{job['id']}/metrics").json()
+    assert "loss" in metrics and len(metrics["epoch/loss"]) == 2
+    assert any("completed" in line for line in client.get(f"/jobs/{job['id']}/logs").json()["lines"])
+    assert len(client.get(f"/jobs/{job['id']}/checkpoint").content) > 1000
+    # a redelivered message for a finished job does nothing
+    assert execute_job(job["id"], rt=rt, enqueue=sent, engine_run=_never).status == "skipped"
+    assert sent == []
+
+
+def test_real_engine_bad_dataset_fails_without_retry(client: TestClient, dataset: dict[str, Any], rt: Any) -> None:
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
+    shutil.rmtree(dataset["path"])  # the data vanished after submission
+    sent = Sent()
+    assert execute_job(job["id"], rt=rt, enqueue=sent).status == "failed"
+    failed = client.get(f"/jobs/{job['id']}").json()
+    assert failed["status"] == "failed" and "not retried" in failed["error"] and sent == []
+    assert client.get(f"/jobs/{job['id']}/logs").json()["lines"]  # the log is kept
+
+
+def test_real_engine_transient_error_is_retried_then_fails(client: TestClient, dataset: dict[str, Any],
+                                                            rt: Any) -> None:
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"], max_attempts=2)).json()
+    (rt.settings.job_dir(job["id"]) / "checkpoint.pt").mkdir(parents=True)  # saving the checkpoint fails: OSError
+    sent = Sent()
+    first = execute_job(job["id"], rt=rt, enqueue=sent)
+    assert first.status == "requeued" and sent == [(job["id"], 1.0)]
+    assert _job(rt, job["id"]).status == JobStatus.QUEUED
+    assert execute_job(job["id"], rt=rt, enqueue=sent).status == "failed"
+    failed = client.get(f"/jobs/{job['id']}").json()
+    assert failed["attempts"] == 2 and "gave up after 2 attempts" in failed["error"]
+
+
+def _never(*a: Any, **k: Any) -> Any:
+    raise AssertionError("the engine must not run")
+
+
+# ----------------------------------------------------------------- scripted engine (timing-precise paths)
+
+
+def test_cancel_flag_stops_at_the_next_poll(client: TestClient, dataset: dict[str, Any], rt: Any) -> None:
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
+
+    def cancel_at(step: int) -> None:
+        if step == 3:
+            client.post(f"/jobs/{job['id']}/cancel")
+
+    rt.settings.cancel_poll_s = 0.0
+    assert execute_job(job["id"], rt=rt, enqueue=Sent(), engine_run=fake_engine(on_step=cancel_at)).status == "cancelled"
+    body = client.get(f"/jobs/{job['id']}").json()
+    assert body["status"] == "cancelled" and body["checkpoint_available"] and not body["cancel_requested"]
+    assert len(client.get(f"/jobs/{job['id']}/metrics").json()["loss"]) == 3  # buffered rows flushed on stop
+
+
+def test_worker_shutdown_requeues_without_counting_an_attempt(client: TestClient, dataset: dict[str, Any],
+                                                               rt: Any) -> None:
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
+    sent = Sent()
+    out = execute_job(job["id"], rt=rt, enqueue=sent,
+                      engine_run=fake_engine(on_step=lambda s: rt.stopping.set() if s == 2 else None))
+    assert out.status == "requeued" and sent == [(job["id"], 0)]
+    body = client.get(f"/jobs/{job['id']}").json()
+    assert body["status"] == "queued" and body["attempts"] == 0 and "shut down" in body["error"]
+
+
+def test_transient_error_retries_with_backoff(client: TestClient, dataset: dict[str, Any], rt: Any) -> None:
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"], max_attempts=3)).json()
+    sent = Sent()
+    for _ in range(2):
+        assert execute_job(job["id"], rt=rt, enqueue=sent, engine_run=fake_engine(fail=OSError("disk"))).status == "requeued"
+    assert [d for _, d in sent] == [1.0, 2.0]
+    assert execute_job(job["id"], rt=rt, enqueue=sent, engine_run=fake_engine()).status == "completed"
+    assert client.get(f"/jobs/{job['id']}").json()["attempts"] == 3
+
+
+def test_completion_releases_the_chained_successor(client: TestClient, dataset: dict[str, Any], rt: Any) -> None:
+    from api.routes.demo import DemoCreate, create_demo
+
+    with client.app.state.sessions.begin() as s:  # type: ignore[attr-defined]
+        _, jobs = create_demo(s, rt.settings, DemoCreate(epochs=1))
+        ids = [j.id for j in jobs]
+    assert [_job(rt, i).status for i in ids] == [JobStatus.QUEUED, JobStatus.WAITING, JobStatus.WAITING]
+    sent = Sent()
+    assert execute_job(ids[0], rt=rt, enqueue=sent, engine_run=fake_engine()).status == "completed"
+    assert sent == [(ids[1], 0)] and _job(rt, ids[1]).status == JobStatus.QUEUED
