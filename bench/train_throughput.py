@@ -48,11 +48,12 @@ def _batch(cfg: PretrainConfig, batch: int, device: torch.device) -> dict[str, t
     }
 
 
-def time_steps(task: PCLTask, batch: dict[str, torch.Tensor], steps: int, warmup: int = 2) -> list[float]:
+def make_stepper(task: PCLTask, batch: dict[str, torch.Tensor]):
+    """A closure running one full optimiser step and returning its wall time (synchronised on CUDA)."""
     opt = build_optimizer(task.trainable_parameters(), task.cfg.optim)
     task.train()
-    times = []
-    for i in range(warmup + steps):
+
+    def step() -> float:
         if task.rt.is_cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -62,9 +63,20 @@ def time_steps(task: PCLTask, batch: dict[str, torch.Tensor], steps: int, warmup
         opt.step()
         if task.rt.is_cuda:
             torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return times
+        return time.perf_counter() - t0
+
+    return step
+
+
+def interleaved_medians(steppers: dict[str, object], steps: int, warmup: int = 2) -> dict[str, float]:
+    """Alternate the contenders step by step so machine noise hits them alike; median per contender."""
+    times: dict[str, list[float]] = {k: [] for k in steppers}
+    for i in range(warmup + steps):
+        for key, step in steppers.items():
+            t = step()  # type: ignore[operator]
+            if i >= warmup:
+                times[key].append(t)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def bench_steps(steps: int, batch: int, cuda: bool, root: Path) -> list[dict[str, object]]:
@@ -75,23 +87,26 @@ def bench_steps(steps: int, batch: int, cuda: bool, root: Path) -> list[dict[str
         torch.manual_seed(0)
         plain = PCLTask(cfg, num_train=512, rt=rt)
         b = _batch(cfg, batch, rt.device)
-        t_plain = statistics.median(time_steps(plain, b, steps))
-        kd_cfg = _config(name, cuda=cuda, alpha=1.0, root=root)
-        student = PCLTask(kd_cfg, num_train=512, rt=rt, teacher=copy.deepcopy(plain.net))
-        t_kd = statistics.median(time_steps(student, b, steps))
+        student = PCLTask(_config(name, cuda=cuda, alpha=1.0, root=root), num_train=512, rt=rt,
+                          teacher=copy.deepcopy(plain.net))
+        steppers = {"pcl": make_stepper(plain, b), "kd": make_stepper(student, b)}
+        if cuda:
+            fp32_cfg = _config(name, cuda=True, alpha=0.0, root=root, amp=False)
+            fp32_rt = resolve_runtime(RuntimeConfig(device="cuda", amp=False, channels_last=False))
+            steppers["fp32"] = make_stepper(PCLTask(fp32_cfg, num_train=512, rt=fp32_rt), b)
+            torch.cuda.reset_peak_memory_stats()
+        t = interleaved_medians(steppers, steps)
         row: dict[str, object] = {
             "backbone": name,
             "clip": f"{cfg.clip.frames}x{cfg.clip.crop}^2",
             "width": cfg.model.width,
             "batch": batch,
-            "pcl_clips_s": batch * 3 / t_plain,
-            "kd_clips_s": batch * 3 / t_kd,
-            "kd_cost_ratio": t_kd / t_plain,
+            "pcl_clips_s": batch * 3 / t["pcl"],
+            "kd_clips_s": batch * 3 / t["kd"],
+            "kd_cost_ratio": t["kd"] / t["pcl"],
         }
         if cuda:
-            fp32 = PCLTask(_config(name, cuda=True, alpha=0.0, root=root, amp=False), num_train=512, rt=resolve_runtime(
-                RuntimeConfig(device="cuda", amp=False, channels_last=False)))
-            row["fp32_clips_s"] = batch * 3 / statistics.median(time_steps(fp32, b, steps))
+            row["fp32_no_cl_clips_s"] = batch * 3 / t["fp32"]
             row["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
         rows.append(row)
     return rows
@@ -137,7 +152,7 @@ def print_table(rows: list[dict[str, object]], title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--data-batches", type=int, default=6)
     parser.add_argument("--json", type=Path)
