@@ -23,7 +23,8 @@ _OPTIM = {
     "scheduler": ("optim", "scheduler"),
 }
 FIELD_PATHS: dict[str, dict[str, tuple[str, ...]]] = {
-    "pretrain": {**_COMMON, **_OPTIM, "contrast_weight": ("contrast", "weight"),
+    "pretrain": {**_COMMON, **_OPTIM, "retrieval_every": ("runtime", "retrieval_every"),
+                 "contrast_weight": ("contrast", "weight"),
                  "nce_negatives": ("contrast", "negatives"), "nce_temperature": ("contrast", "temperature")},
     "finetune": {**_COMMON, **_OPTIM, "mode": ("mode",), "dropout": ("dropout",), "val_videos": ("val_videos",)},
     "evaluate": dict(_COMMON),

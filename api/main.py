@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.enqueue import Enqueuer
 from api.predictors import PredictorCache
-from api.routes import artifacts, datasets, demo, health, jobs, metrics, models, predict
+from api.routes import artifacts, datasets, demo, experiments, health, jobs, metrics, models, predict
 from persistence import repo
 from persistence.session import make_engine, make_sessionmaker, transaction
 from persistence.settings import Settings, get_settings
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.predictors = PredictorCache(size=settings.predictor_cache_size)
     app.state.predict_pool = ThreadPoolExecutor(max_workers=settings.predict_concurrency,
                                                 thread_name_prefix="predict")
-    for module in (health, datasets, jobs, metrics, artifacts, models, predict, demo):
+    for module in (health, datasets, jobs, metrics, artifacts, models, predict, demo, experiments):
         app.include_router(module.router)
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ml.config import BackboneName  # pydantic only; ml.config does not import torch
 
@@ -110,7 +110,14 @@ class JobCreate(BaseModel):
     dropout: float | None = Field(None, ge=0, lt=1)
     val_videos: int | None = Field(None, ge=0)
     retrieval: bool | None = Field(None, description="run nearest-neighbour retrieval at the end")
+    retrieval_every: int | None = Field(None, ge=0, description="pretrain/distill: epochs between retrieval "
+                                                                "evaluations (1: a convergence curve; 0: end only)")
     test_clips: int | None = Field(None, ge=1, le=100)
+    data_fraction: float | None = Field(None, gt=0, le=1, description="class-balanced fraction of the dataset's "
+                                                                      "training list (e.g. 0.25)")
+    # scheduling
+    after_job_id: int | None = Field(None, description="wait until this job completes, then queue; failed or "
+                                                       "cancelled with a reason if it fails or is cancelled")
     # runtime
     seed: int | None = None
     device: str | None = Field(None, pattern=r"^(auto|cpu|cuda(:\d+)?)$")
@@ -125,7 +132,8 @@ class JobCreate(BaseModel):
                 "distill_target": {"distill"}, "source_job_id": {"finetune", "evaluate"},
                 "mode": {"finetune"}, "dropout": {"finetune"}, "val_videos": {"finetune"},
                 "contrast_weight": {"pretrain", "distill"}, "nce_negatives": {"pretrain", "distill"},
-                "nce_temperature": {"pretrain", "distill"}}
+                "nce_temperature": {"pretrain", "distill"}, "retrieval_every": {"pretrain", "distill"},
+                "data_fraction": {"pretrain", "distill", "finetune"}}
         for name, kinds in only.items():
             if getattr(self, name) is not None and self.kind not in kinds:
                 raise ValueError(f"{name} applies to kind {' or '.join(sorted(kinds))}, not {self.kind}; remove it")
@@ -185,6 +193,124 @@ class JobPublic(BaseModel):
 class DemoPublic(BaseModel):
     dataset: DatasetPublic
     jobs: list[JobPublic]
+
+
+# ------------------------------------------------------------------ experiments
+
+ExperimentRole = Literal["teacher", "student", "baseline", "finetune"]
+
+
+class ExperimentCreate(BaseModel):
+    """A research grid as jobs. Every pretraining run (teacher, KD student, no-KD baseline) shares one budget;
+    unset budget fields keep the JobCreate/ml defaults. Retrieval is evaluated every epoch."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"dataset_id": 1, "grid": "pair", "pair": ["r3d", "r3d"], "width": 0.125, "clip": "tiny", "epochs": 2,
+         "seeds": [0], "finetune_epochs": 1},
+    ]})
+
+    name: str | None = Field(None, max_length=200)
+    dataset_id: int = Field(description="GET /datasets lists them")
+    grid: Literal["pair", "full"] = Field("pair", description="pair: one teacher -> KD student + no-KD baseline; "
+                                          "full: teachers x students over backbones, baselines, data fractions")
+    backbones: list[BackboneName] = Field(default_factory=lambda: ["r3d", "c3d", "r21d"], min_length=1,
+                                          description="full grid: teachers, students and baselines")
+    pair: tuple[BackboneName, BackboneName] = Field(("r3d", "r3d"), description="(teacher, student) of the pair "
+                                                    "grid and of the data-fraction rows")
+    fractions: list[float] | None = Field(None, min_length=1, description="data fractions for the pair's student "
+                                          "and baseline; default full: 1, .5, .25, .02; pair: 1")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=10,
+                             description="each seed repeats the grid; baselines train with seed + 1000")
+    # the shared budget (as in JobCreate)
+    width: float | None = None
+    modality: Literal["res", "rgb"] | None = None
+    clip: Literal["default", "tiny"] | None = None
+    frames: int | None = None
+    crop: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    scheduler: Literal["plateau", "cosine", "none"] | None = None
+    max_steps_per_epoch: int | None = None
+    contrast_weight: float | None = None
+    nce_negatives: int | None = None
+    nce_temperature: float | None = None
+    # distillation (students only)
+    alpha: float = Field(1.0, gt=0, description="KD weight of the students (baselines have none)")
+    temperature: float | None = None
+    distill_target: Literal["pretext", "contrastive", "both"] | None = None
+    # fine-tuning after every pretraining run
+    finetune_epochs: int | None = None
+    finetune_lr: float | None = None
+    finetune_batch_size: int | None = None
+    finetune_mode: Literal["full", "linear"] | None = None
+    val_videos: int | None = None
+    test_clips: int | None = None
+    # runtime
+    device: str | None = None
+    data_workers: int | None = None
+    max_attempts: int | None = None
+
+    @field_validator("backbones", "seeds")
+    @classmethod
+    def _unique(cls, value: list[Any]) -> list[Any]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"{value} repeats a value; list each once")
+        return value
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and any(not 0 < f <= 1 for f in value):
+            raise ValueError(f"{value}: each fraction must be in (0, 1]")
+        return value
+
+    def resolved_fractions(self) -> list[float]:
+        if self.fractions is not None:
+            return sorted(set(self.fractions), reverse=True)
+        return [1.0, 0.5, 0.25, 0.02] if self.grid == "full" else [1.0]
+
+
+class ExperimentRun(BaseModel):
+    """One pretraining run of the grid with its fine-tune and its numbers (None until they exist)."""
+
+    job_id: int
+    name: str | None
+    role: ExperimentRole
+    kind: str
+    backbone: str
+    teacher_backbone: str | None
+    teacher_job_id: int | None
+    fraction: float
+    seed: int
+    status: JobStatusName
+    error: str | None
+    retrieval_top1: float | None
+    retrieval_curve: list[float | None] = Field(description="retrieval top-1 per epoch")
+    reference_job_id: int | None = Field(description="the teacher whose final retrieval top-1 is the target")
+    reference_top1: float | None
+    epochs_to_reference: int | None = Field(description="first epoch reaching reference_top1; None if not (yet)")
+    finetune_job_id: int | None
+    finetune_status: JobStatusName | None
+    finetune_top1: float | None = Field(description="video-level top-1 of the fine-tuned classifier")
+
+
+class ExperimentSummary(BaseModel):
+    id: int
+    name: str
+    dataset_id: int
+    grid: str
+    status: JobStatusName
+    jobs: int
+    counts: dict[str, int] = Field(description="jobs per status")
+    created_at: datetime
+
+
+class ExperimentPublic(ExperimentSummary):
+    request: dict[str, Any]
+    runs: list[ExperimentRun]
 
 
 # ------------------------------------------------------------------ models, prediction, health

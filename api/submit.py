@@ -64,12 +64,28 @@ def _inherit(body: JobCreate, parent: Job | None) -> JobCreate:
     return body.model_copy(update=updates)
 
 
+def _dependency(session: Session, body: JobCreate, after: Job | None) -> Job | None:
+    """The job this one waits on (``after``, else ``after_job_id``); None once that job has completed."""
+    if after is None and body.after_job_id is not None:
+        after = repo.get_job(session, body.after_job_id)
+        if after is None:
+            raise field_error("after_job_id", f"job {body.after_job_id} does not exist; GET /jobs lists jobs")
+    if after is None or after.status == JobStatus.COMPLETED:
+        return None
+    if after.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise field_error("after_job_id", f"job {after.id} is {after.status.value}; resume it "
+                                          f"(POST /jobs/{after.id}/resume) before chaining on it")
+    return after
+
+
 def create_job(session: Session, body: JobCreate, *, settings: Settings, idempotency_key: str | None = None,
                after: Job | None = None) -> Job:
-    """Write a queued job (or a waiting one chained after ``after``); the caller commits, then enqueues."""
+    """Write a queued job, or a waiting one when it depends on an unfinished job (``after`` or
+    ``body.after_job_id``): the worker queues it when that job completes. The caller commits, then enqueues."""
     dataset = repo.get_dataset(session, body.dataset_id)
     if dataset is None:
         raise field_error("dataset_id", f"dataset {body.dataset_id} does not exist; POST /datasets registers one")
+    after = _dependency(session, body, after)
     parent, _ = _parent(session, body, after=after)
     body = _inherit(body, parent)
     checkpoint = None
@@ -77,7 +93,7 @@ def create_job(session: Session, body: JobCreate, *, settings: Settings, idempot
         checkpoint = Path(parent.checkpoint_path) if parent.checkpoint_path else settings.job_dir(parent.id) / \
             "checkpoint.pt"
     try:
-        config = build_config(body, data_root=Path(dataset.path), split=dataset.split, subset=dataset.subset / 100,
+        config = build_config(body, data_root=Path(dataset.path), split=dataset.split, subset=dataset.subset / 100 * (body.data_fraction or 1.0),
                               parent_checkpoint=checkpoint)
     except JobSpecError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -57,9 +57,14 @@ class Preset:
 
 
 PRESETS = {
-    "tiny": Preset(clip=ClipSpec.tiny().model_dump(mode="json"), width=0.125, epochs=12, batch=8, lr=0.01, negatives=64,
-                   ft_epochs=12, ft_lr=0.01, ft_batch=8, retrieval_clips=3, test_clips=3, workers=0,
+    # CPU, 2 cores: the whole 3x3 grid with seeds in about 20-30 minutes.
+    "tiny": Preset(clip=ClipSpec.tiny().model_dump(mode="json"), width=0.125, epochs=16, batch=16, lr=0.05, negatives=64,
+                   ft_epochs=30, ft_lr=0.05, ft_batch=16, retrieval_clips=2, test_clips=3, workers=2,
                    sec_per_tuple=0.03, sec_per_ft_clip=0.01),
+    # CPU, 2 cores: twice the width and ~2x the steps; for the single-pair check (a few minutes a run).
+    "small": Preset(clip=ClipSpec.tiny().model_dump(mode="json"), width=0.25, epochs=30, batch=16, lr=0.05, negatives=64,
+                    ft_epochs=40, ft_lr=0.05, ft_batch=16, retrieval_clips=3, test_clips=3, workers=2,
+                    sec_per_tuple=0.06, sec_per_ft_clip=0.02),
     # The PCL defaults (method.md §2.3, §4.1); the per-sample costs are H100 bf16 estimates for r3d.
     "ucf101": Preset(clip=ClipSpec().model_dump(mode="json"), width=1.0, epochs=200, batch=16, lr=0.01, negatives=1024,
                      ft_epochs=150, ft_lr=1e-3, ft_batch=8, retrieval_clips=10, test_clips=10, workers=8,

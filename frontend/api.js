@@ -153,6 +153,13 @@ export async function downloadCheckpoint(id) {
   return { blob, filename: match ? decodeURIComponent(match[1]) : `job-${id}.pt` };
 }
 
+// ---- experiments (research grids submitted as jobs) ----
+/** -> {data: [{id, name, grid, status, jobs, counts, created_at}], count} */
+export const listExperiments = (params = {}, opts = {}) => get("/experiments", { ...opts, query: params });
+/** -> {id, name, status, counts, request, runs: [{job_id, role, backbone, teacher_backbone, fraction, seed, ...}]} */
+export const getExperiment = (id, opts) => get(`/experiments/${id}`, opts);
+export const createExperiment = (body) => post("/experiments", body);
+
 // ---- models and prediction ----
 export const listModels = (opts) => get("/models", opts);
 

@@ -8,6 +8,7 @@ const ROUTES = [
   { pattern: /^\/jobs\/?$/, nav: "jobs", title: "Jobs", load: () => import("./views/jobs.js") },
   { pattern: /^\/jobs\/new\/?$/, nav: "jobs", title: "New job", load: () => import("./views/newjob.js") },
   { pattern: /^\/jobs\/(\d+)\/?$/, nav: "jobs", title: "Job", load: () => import("./views/job.js"), keys: ["id"] },
+  { pattern: /^\/experiments\/?$/, nav: "experiments", title: "Experiments", load: () => import("./views/experiments.js") },
   { pattern: /^\/compare\/?$/, nav: "compare", title: "Compare", load: () => import("./views/compare.js") },
   { pattern: /^\/datasets\/?$/, nav: "datasets", title: "Datasets", load: () => import("./views/datasets.js") },
   { pattern: /^\/datasets\/(\d+)\/?$/, nav: "datasets", title: "Dataset", load: () => import("./views/datasets.js"), keys: ["id"] },

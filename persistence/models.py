@@ -1,4 +1,4 @@
-"""Tables: datasets, jobs, metrics, workers (heartbeats), api_tokens."""
+"""Tables: datasets, jobs, metrics, workers (heartbeats), api_tokens, experiments and their jobs."""
 
 from __future__ import annotations
 
@@ -110,3 +110,31 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Experiment(Base):
+    """A research grid submitted in one call: its jobs are listed in experiment_jobs with their role."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    grid: Mapped[str] = mapped_column(String(20))  # pair | full
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ExperimentCreate as submitted
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExperimentJob(Base):
+    """One job of an experiment: teacher, student, baseline (pretraining runs) or finetune (of one of them)."""
+
+    __tablename__ = "experiment_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # teacher | student | baseline | finetune
+    backbone: Mapped[str] = mapped_column(String(20))
+    teacher_backbone: Mapped[str | None] = mapped_column(String(20))
+    fraction: Mapped[float] = mapped_column(Float, default=1.0)
+    seed: Mapped[int] = mapped_column(Integer)  # the grid seed (baselines train with seed + 1000)

@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from persistence.base import utcnow
-from persistence.models import ApiToken, Dataset, Job, Metric, Worker
+from persistence.models import ApiToken, Dataset, Experiment, ExperimentJob, Job, Metric, Worker
 from persistence.status import JobStatus, check_transition, sources_for
 
 # ---------------------------------------------------------------- datasets
@@ -153,7 +153,7 @@ def request_cancel(session: Session, job_id: int) -> JobStatus | None:
         return None
     if transition(session, job_id, to=JobStatus.CANCELLED, expected=[JobStatus.QUEUED, JobStatus.WAITING],
                   error="cancelled before it started"):
-        cancel_successors(session, job_id, reason=f"predecessor job {job_id} was cancelled")
+        cancel_successors(session, job_id, reason=dependency_cancelled(job_id))
         return JobStatus.CANCELLED
     session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING)
                     .values(cancel_requested=True, updated_at=utcnow()).execution_options(synchronize_session=False))
@@ -181,10 +181,34 @@ def release_successors(session: Session, job_id: int) -> list[int]:
             if transition(session, j.id, to=JobStatus.QUEUED, expected=[JobStatus.WAITING])]
 
 
-def cancel_successors(session: Session, job_id: int, *, reason: str) -> None:
+def abandon_successors(session: Session, job_id: int, *, to: JobStatus, reason: str) -> list[int]:
+    """Waiting jobs that depend on ``job_id`` (and theirs, transitively) become ``to`` (failed or cancelled)
+    with ``reason``; returns their ids. Called when the dependency fails or is cancelled."""
+    what = "failed" if to == JobStatus.FAILED else "was cancelled"
+    done: list[int] = []
     for j in successors(session, job_id):
-        if transition(session, j.id, to=JobStatus.CANCELLED, expected=[JobStatus.WAITING], error=reason):
-            cancel_successors(session, j.id, reason=f"predecessor job {j.id} was cancelled")
+        if transition(session, j.id, to=to, expected=[JobStatus.WAITING], error=reason):
+            done.append(j.id)
+            done += abandon_successors(session, j.id, to=to, reason=f"dependency job {j.id} {what} "
+                                                                   f"(it waited on job {job_id}: {reason})")
+    return done
+
+
+def cancel_successors(session: Session, job_id: int, *, reason: str) -> list[int]:
+    return abandon_successors(session, job_id, to=JobStatus.CANCELLED, reason=reason)
+
+
+def fail_successors(session: Session, job_id: int, *, reason: str) -> list[int]:
+    return abandon_successors(session, job_id, to=JobStatus.FAILED, reason=reason)
+
+
+def dependency_failed(job_id: int) -> str:
+    return (f"dependency job {job_id} failed; resume it (POST /jobs/{job_id}/resume) or fix it, "
+            f"then retry this job")
+
+
+def dependency_cancelled(job_id: int) -> str:
+    return f"dependency job {job_id} was cancelled; resume it, then retry this job"
 
 
 @dataclass
@@ -201,7 +225,7 @@ def _reclaim(session: Session, jobs: Sequence[Job], *, why: str) -> Reclaimed:
             if transition(session, job.id, to=JobStatus.FAILED, expected=guard,
                           error=f"{why} on attempt {job.attempts} of {job.max_attempts}; "
                                 f"POST /jobs/{job.id}/resume to continue from the last checkpoint"):
-                cancel_successors(session, job.id, reason=f"predecessor job {job.id} failed")
+                fail_successors(session, job.id, reason=dependency_failed(job.id))
                 out.failed.append(job.id)
         elif transition(session, job.id, to=JobStatus.QUEUED, expected=guard,
                         error=f"{why} on attempt {job.attempts}; re-queued to resume from the last checkpoint"):
@@ -221,6 +245,57 @@ def reclaim_orphans(session: Session, *, worker: str) -> Reclaimed:
     """Jobs left running under this worker name by a previous life of the same worker (it just started)."""
     jobs = session.scalars(select(Job).where(Job.status == JobStatus.RUNNING, Job.worker == worker)).all()
     return _reclaim(session, jobs, why=f"worker {worker} restarted")
+
+
+# ---------------------------------------------------------------- experiments
+
+
+def create_experiment(session: Session, *, name: str, dataset_id: int, grid: str,
+                      request: dict[str, Any]) -> Experiment:
+    row = Experiment(name=name, dataset_id=dataset_id, grid=grid, request=request, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_experiment_job(session: Session, *, experiment_id: int, job_id: int, role: str, backbone: str,
+                       teacher_backbone: str | None = None, fraction: float = 1.0, seed: int = 0) -> ExperimentJob:
+    row = ExperimentJob(experiment_id=experiment_id, job_id=job_id, role=role, backbone=backbone,
+                        teacher_backbone=teacher_backbone, fraction=fraction, seed=seed)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_experiment(session: Session, experiment_id: int) -> Experiment | None:
+    return session.get(Experiment, experiment_id)
+
+
+def list_experiments(session: Session, *, offset: int = 0, limit: int = 50) -> tuple[list[Experiment], int]:
+    count = session.scalar(select(func.count()).select_from(Experiment)) or 0
+    rows = session.scalars(select(Experiment).order_by(Experiment.id.desc()).offset(offset).limit(limit)).all()
+    return list(rows), count
+
+
+def experiment_jobs(session: Session, experiment_id: int) -> list[tuple[ExperimentJob, Job]]:
+    """The experiment's jobs in submission order, each with its role row."""
+    rows = session.execute(select(ExperimentJob, Job).join(Job, Job.id == ExperimentJob.job_id)
+                           .where(ExperimentJob.experiment_id == experiment_id).order_by(Job.id))
+    return [(e, j) for e, j in rows.tuples()]
+
+
+def experiment_status_counts(session: Session, experiment_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """{experiment id: {job status: count}} in one query."""
+    out: dict[int, dict[str, int]] = {i: {} for i in experiment_ids}
+    if not experiment_ids:
+        return out
+    rows = session.execute(select(ExperimentJob.experiment_id, Job.status, func.count())
+                           .join(Job, Job.id == ExperimentJob.job_id)
+                           .where(ExperimentJob.experiment_id.in_(list(experiment_ids)))
+                           .group_by(ExperimentJob.experiment_id, Job.status))
+    for exp_id, st, n in rows:
+        out[exp_id][JobStatus(st).value] = int(n)
+    return out
 
 
 # ---------------------------------------------------------------- metrics

@@ -161,7 +161,7 @@ def _run_claimed(job_id: int, *, out_dir: Path, rt: WorkerRuntime, enqueue: Enqu
         repo.transition(session, job_id, to=JobStatus.CANCELLED, expected=[JobStatus.RUNNING],
                         checkpoint_path=checkpoint_path, cancel_requested=False,
                         error=f"cancelled at epoch {result.epochs_completed}; POST /jobs/{job_id}/resume to continue")
-        repo.cancel_successors(session, job_id, reason=f"predecessor job {job_id} was cancelled")
+        repo.cancel_successors(session, job_id, reason=repo.dependency_cancelled(job_id))
     log.info("job %d cancelled", job_id)
     return Outcome("cancelled")
 
@@ -183,7 +183,7 @@ def _record_failure(job_id: int, exc: BaseException, *, attempt: int, max_attemp
     with transaction(rt.sessions) as session:
         repo.transition(session, job_id, to=JobStatus.FAILED, expected=[JobStatus.RUNNING], checkpoint_path=ckpt,
                         error=f"{reason} ({why})")
-        repo.cancel_successors(session, job_id, reason=f"predecessor job {job_id} failed")
+        repo.fail_successors(session, job_id, reason=repo.dependency_failed(job_id))
     return Outcome("failed", reason)
 
 

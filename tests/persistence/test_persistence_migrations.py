@@ -14,7 +14,8 @@ from persistence.base import Base
 from persistence.migrate import upgrade
 from persistence.session import make_engine
 
-TABLES = {"alembic_version", "datasets", "jobs", "metrics", "workers", "api_tokens"}
+TABLES = {"alembic_version", "datasets", "jobs", "metrics", "workers", "api_tokens", "experiments",
+          "experiment_jobs"}
 
 
 def _check(url: str) -> None:

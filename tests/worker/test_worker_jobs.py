@@ -158,3 +158,32 @@ def test_completion_releases_the_chained_successor(client: TestClient, dataset: 
     sent = Sent()
     assert execute_job(ids[0], rt=rt, enqueue=sent, engine_run=fake_engine()).status == "completed"
     assert sent == [(ids[1], 0)] and _job(rt, ids[1]).status == JobStatus.QUEUED
+
+
+def test_failed_dependency_fails_its_waiting_jobs_with_the_reason(client: TestClient, dataset: dict[str, Any],
+                                                                  rt: Any) -> None:
+    teacher = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
+    student = client.post("/jobs", json=tiny("distill", dataset["id"], teacher_job_id=teacher["id"],
+                                             after_job_id=teacher["id"])).json()
+    tuned = client.post("/jobs", json=tiny("finetune", dataset["id"], source_job_id=student["id"],
+                                           after_job_id=student["id"])).json()
+    assert (student["status"], student["after_id"], tuned["status"]) == ("waiting", teacher["id"], "waiting")
+    outcome = execute_job(teacher["id"], rt=rt, enqueue=Sent(), engine_run=fake_engine(fail=ValueError("bad")))
+    assert outcome.status == "failed"
+    s, t = client.get(f"/jobs/{student['id']}").json(), client.get(f"/jobs/{tuned['id']}").json()
+    assert s["status"] == t["status"] == "failed"
+    assert f"dependency job {teacher['id']} failed" in s["error"] and f"/jobs/{teacher['id']}/resume" in s["error"]
+    assert f"dependency job {student['id']} failed" in t["error"]
+    # a dependency that failed already cannot be chained on
+    r = client.post("/jobs", json=tiny("pretrain", dataset["id"], after_job_id=teacher["id"]))
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "after_job_id"]
+    assert "resume it" in r.json()["detail"][0]["msg"]
+
+
+def test_cancelled_dependency_cancels_its_waiting_jobs(client: TestClient, dataset: dict[str, Any], rt: Any) -> None:
+    first = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
+    then = client.post("/jobs", json=tiny("pretrain", dataset["id"], after_job_id=first["id"])).json()
+    assert then["status"] == "waiting"
+    client.post(f"/jobs/{first['id']}/cancel")
+    after = client.get(f"/jobs/{then['id']}").json()
+    assert after["status"] == "cancelled" and f"dependency job {first['id']} was cancelled" in after["error"]

@@ -1,0 +1,140 @@
+"""ExperimentCreate -> the research grid as jobs (the same grid as experiments/reproduce.py, run by the service).
+
+pair: one PCL teacher -> KD student and a no-KD baseline of the student's backbone.
+full: a teacher per backbone, a KD student for every teacher -> student pair, a baseline per backbone, and the
+pair's student and baseline at each data fraction. Every pretraining run is followed by a fine-tune.
+
+Students wait on their teacher and fine-tunes on their pretraining run (``after_job_id``). Baselines are plain
+PCL pretraining (same losses, same budget, no teacher) with seed + 1000, so that at fraction 1 a baseline is not
+a copy of the teacher of its backbone. Retrieval is evaluated every epoch so convergence curves exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException, status
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from api.schemas import ExperimentCreate, JobCreate
+from api.submit import create_job
+from persistence import repo
+from persistence.models import Experiment, Job
+from persistence.settings import Settings
+
+BASELINE_SEED_OFFSET = 1000
+# ExperimentCreate field -> JobCreate field, per kind family
+PRETRAIN_FIELDS = ("width", "modality", "clip", "frames", "crop", "epochs", "batch_size", "lr", "momentum",
+                   "weight_decay", "scheduler", "max_steps_per_epoch", "contrast_weight", "nce_negatives",
+                   "nce_temperature", "test_clips", "device", "data_workers", "max_attempts")
+KD_FIELDS = ("alpha", "temperature", "distill_target")
+FINETUNE_FIELDS = {"finetune_epochs": "epochs", "finetune_lr": "lr", "finetune_batch_size": "batch_size",
+                   "finetune_mode": "mode", "val_videos": "val_videos", "test_clips": "test_clips",
+                   "max_steps_per_epoch": "max_steps_per_epoch", "device": "device", "data_workers": "data_workers",
+                   "max_attempts": "max_attempts"}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    key: str  # unique in the grid, e.g. "student-r3d-to-c3d-25pct-s0"
+    role: str  # teacher | student | baseline
+    backbone: str
+    seed: int
+    fraction: float = 1.0
+    teacher_key: str | None = None
+    teacher_backbone: str | None = None
+
+
+def plan(body: ExperimentCreate) -> list[PlannedRun]:
+    """The grid's pretraining runs in submission order: teachers first, so the worker starts on them."""
+    full = body.grid == "full"
+    teachers = list(body.backbones) if full else [body.pair[0]]
+    students = list(body.backbones) if full else [body.pair[1]]
+    runs: list[PlannedRun] = []
+    for seed in body.seeds:
+        runs += [PlannedRun(f"teacher-{t}-s{seed}", "teacher", t, seed) for t in teachers]
+    for seed in body.seeds:
+        runs += [PlannedRun(f"baseline-{s}-s{seed}", "baseline", s, seed) for s in students]
+        runs += [PlannedRun(f"student-{t}-to-{s}-s{seed}", "student", s, seed, teacher_key=f"teacher-{t}-s{seed}",
+                            teacher_backbone=t) for t in teachers for s in students]
+        t, s = body.pair
+        for frac in (f for f in body.resolved_fractions() if f < 1):
+            tag = f"{frac * 100:g}pct"
+            runs.append(PlannedRun(f"baseline-{s}-{tag}-s{seed}", "baseline", s, seed, fraction=frac))
+            runs.append(PlannedRun(f"student-{t}-to-{s}-{tag}-s{seed}", "student", s, seed, fraction=frac,
+                                   teacher_key=f"teacher-{t}-s{seed}", teacher_backbone=t))
+    return runs
+
+
+def _pick(body: ExperimentCreate, names: Any) -> dict[str, Any]:
+    pairs = names.items() if isinstance(names, dict) else ((n, n) for n in names)
+    return {dst: getattr(body, src) for src, dst in pairs if getattr(body, src) is not None}
+
+
+def _job_body(values: dict[str, Any]) -> JobCreate:
+    """A JobCreate from grid values; a bad budget value is reported under the ExperimentCreate field."""
+    try:
+        return JobCreate.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "body"
+        if values.get("kind") == "finetune":
+            field = {v: k for k, v in FINETUNE_FIELDS.items()}.get(field, field)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
+            {"loc": ["body", field], "msg": f"{field}: {err['msg']}", "type": "value_error"}]) from exc
+
+
+def pretrain_request(body: ExperimentCreate, run: PlannedRun, *, name: str, teacher: Job | None) -> JobCreate:
+    values: dict[str, Any] = {"kind": "distill" if run.role == "student" else "pretrain", "name": name,
+                              "dataset_id": body.dataset_id, "backbone": run.backbone, "retrieval": True,
+                              "retrieval_every": 1, "data_fraction": run.fraction if run.fraction < 1 else None,
+                              "seed": run.seed + (BASELINE_SEED_OFFSET if run.role == "baseline" else 0),
+                              **_pick(body, PRETRAIN_FIELDS)}
+    if teacher is not None:
+        values.update(teacher_job_id=teacher.id, after_job_id=teacher.id, **_pick(body, KD_FIELDS))
+    return _job_body(values)
+
+
+def finetune_request(body: ExperimentCreate, source: Job, *, name: str, seed: int) -> JobCreate:
+    return _job_body({"kind": "finetune", "name": name, "dataset_id": body.dataset_id, "source_job_id": source.id,
+                      "after_job_id": source.id, "seed": seed, **_pick(body, FINETUNE_FIELDS)})
+
+
+def _label(run: PlannedRun) -> str:
+    pct = f" {run.fraction * 100:g}%" if run.fraction < 1 else ""
+    if run.role == "student":
+        return f"student {run.teacher_backbone}→{run.backbone}{pct} s{run.seed}"
+    return f"{run.role} {run.backbone}{pct} s{run.seed}"
+
+
+def create_experiment(session: Session, body: ExperimentCreate, *, settings: Settings) -> tuple[Experiment, list[Job]]:
+    """Write the experiment and all its jobs (queued or waiting); the caller commits, then enqueues the queued."""
+    if repo.get_dataset(session, body.dataset_id) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
+            {"loc": ["body", "dataset_id"], "msg": f"dataset {body.dataset_id} does not exist; GET /datasets lists "
+                                                   "them", "type": "value_error"}])
+    if body.grid == "full" and not set(body.pair) <= set(body.backbones):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
+            {"loc": ["body", "pair"], "msg": f"pair {list(body.pair)} must be among backbones {body.backbones} "
+                                             "for the full grid", "type": "value_error"}])
+    name = body.name or f"{body.grid} grid"
+    exp = repo.create_experiment(session, name=name, dataset_id=body.dataset_id, grid=body.grid,
+                                 request=body.model_dump(mode="json", exclude_none=True))
+    by_key: dict[str, Job] = {}
+    jobs: list[Job] = []
+    for run in plan(body):
+        teacher = by_key[run.teacher_key] if run.teacher_key else None
+        job = create_job(session, pretrain_request(body, run, name=f"{name[:140]}: {_label(run)}", teacher=teacher),
+                         settings=settings)
+        by_key[run.key] = job
+        repo.add_experiment_job(session, experiment_id=exp.id, job_id=job.id, role=run.role, backbone=run.backbone,
+                                teacher_backbone=run.teacher_backbone, fraction=run.fraction, seed=run.seed)
+        tuned = create_job(session, finetune_request(body, job, name=f"{name[:140]}: finetune {_label(run)}",
+                                                     seed=run.seed), settings=settings)
+        repo.add_experiment_job(session, experiment_id=exp.id, job_id=tuned.id, role="finetune",
+                                backbone=run.backbone, teacher_backbone=run.teacher_backbone, fraction=run.fraction,
+                                seed=run.seed)
+        jobs += [job, tuned]
+    return exp, jobs

@@ -1,0 +1,58 @@
+// #/experiments: research grids submitted as jobs (POST /experiments or python -m api.experiments submit);
+// each links to its Compare page (#/compare?experiment=ID).
+
+import * as api from "../api.js";
+import { h, clear, statusBadge, fmtAgo, errorBox, emptyState, isActive } from "../ui.js";
+
+const ORDER = ["completed", "running", "queued", "waiting", "failed", "cancelled"];
+
+export function countsText(counts) {
+  return ORDER.filter((s) => counts?.[s]).map((s) => `${counts[s]} ${s}`).join(" · ") || "no jobs";
+}
+
+export async function render(root) {
+  let timer = null;
+  let stopped = false;
+  root.append(h("div", { class: "page-head" },
+    h("div", {}, h("h1", {}, "Experiments"),
+      h("p", { class: "lede" }, "Research grids submitted as jobs: teachers, KD students and no-KD baselines on one budget, each fine-tuned."),
+      h("p", { class: "hint" }, "Submit one with ", h("code", {}, "python -m api.experiments submit --dataset-id N --grid full"), " or ", h("code", {}, "POST /experiments"), "."))));
+  const wrap = h("div", { class: "table-wrap" }, h("div", { class: "loading", role: "status" }, "Loading experiments…"));
+  root.append(wrap);
+
+  function table(rows) {
+    return h("table", { class: "table experiments-table", "data-testid": "experiments-table" },
+      h("caption", { class: "sr-only" }, "Experiments"),
+      h("thead", {}, h("tr", {}, ["ID", "Name", "Grid", "Dataset", "Status", "Jobs", "Created", ""].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows.map((e) => h("tr", { "data-experiment-id": e.id },
+        h("td", { class: "col-id" }, `#${e.id}`),
+        h("td", {}, h("a", { href: `#/compare?experiment=${e.id}` }, e.name)),
+        h("td", {}, e.grid),
+        h("td", {}, h("a", { href: `#/datasets/${e.dataset_id}` }, `#${e.dataset_id}`)),
+        h("td", {}, statusBadge(e.status)),
+        h("td", {}, String(e.jobs), h("div", { class: "sub" }, countsText(e.counts))),
+        h("td", { class: "sub nowrap", title: e.created_at || "" }, fmtAgo(e.created_at)),
+        h("td", {}, h("a", { class: "btn btn-small", href: `#/compare?experiment=${e.id}` }, "Compare"))))));
+  }
+
+  async function refresh() {
+    clearTimeout(timer);
+    if (stopped) return;
+    let active = false;
+    try {
+      const rows = api.rows(await api.listExperiments({ limit: 100 }));
+      if (stopped) return;
+      active = rows.some((e) => isActive(e.status));
+      clear(wrap, rows.length ? table(rows) : emptyState("No experiments yet.", "Submit a grid with the CLI or the API; its runs show up here and on the Compare page."));
+    } catch (err) {
+      clear(wrap, errorBox(err, { retry: refresh }));
+    }
+    timer = setTimeout(refresh, active ? 5000 : 30000);
+  }
+
+  await refresh();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
