@@ -16,26 +16,34 @@ from ml.data.clip_sampling import seed_for
 
 
 class EpochShuffleSampler(Sampler[int]):
-    """A permutation of ``range(n)`` seeded by (seed, epoch); identity order when ``shuffle`` is False."""
+    """A permutation of ``range(n)`` seeded by (seed, epoch); identity order when ``shuffle`` is False.
+
+    ``skip`` drops the first indices of the epoch's order: a run resumed mid-epoch sees exactly the
+    samples the interrupted run had not trained on yet.
+    """
 
     def __init__(self, n: int, *, shuffle: bool, seed: int) -> None:
         self.n = n
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = 0
+        self.skip = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def set_epoch(self, epoch: int, *, skip: int = 0) -> None:
+        self.epoch, self.skip = int(epoch), int(skip)
 
-    def __iter__(self) -> Iterator[int]:
+    def order(self) -> list[int]:
         if not self.shuffle:
-            return iter(range(self.n))
+            return list(range(self.n))
         g = torch.Generator()
         g.manual_seed(seed_for(self.seed, self.epoch, -1, 0))
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        return torch.randperm(self.n, generator=g).tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order()[self.skip :])
 
     def __len__(self) -> int:
-        return self.n
+        return max(0, self.n - self.skip)
 
 
 def _worker_init(worker_id: int) -> None:
@@ -45,10 +53,10 @@ def _worker_init(worker_id: int) -> None:
 class VideoLoader(DataLoader):  # type: ignore[type-arg]
     """A DataLoader with ``set_epoch`` (sampler order + dataset randomness)."""
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, *, skip: int = 0) -> None:
         sampler = self.sampler
         if isinstance(sampler, EpochShuffleSampler):
-            sampler.set_epoch(epoch)
+            sampler.set_epoch(epoch, skip=skip)
         set_dataset_epoch = getattr(self.dataset, "set_epoch", None)
         if callable(set_dataset_epoch):
             set_dataset_epoch(epoch)
@@ -63,6 +71,7 @@ def make_loader(
     seed: int,
     drop_last: bool,
     pin_memory: bool = False,
+    collate_fn: Any = None,
 ) -> VideoLoader:
     """A seeded loader; ``persistent_workers`` when ``workers > 0``; each worker runs 1 torch thread."""
     if not isinstance(dataset, Sized):
@@ -80,5 +89,6 @@ def make_loader(
         drop_last=drop_last,
         pin_memory=pin_memory,
         generator=generator,
+        collate_fn=collate_fn,
         **extra,
     )

@@ -15,13 +15,13 @@ from typing import Any, Literal, Protocol
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from ml.config import OptimConfig, RuntimeConfig
 from ml.engine.callbacks import Callback
 from ml.engine.checkpoint import CHECKPOINT_NAME, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from ml.engine.runtime import Runtime
-from ml.engine.sampler import ResumableSampler
+from ml.data.loader import VideoLoader, make_loader
 from ml.errors import CheckpointError
 
 
@@ -71,10 +71,6 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> Any:
     return None
 
 
-def _collate_dicts(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    return torch.utils.data.default_collate(batch)
-
-
 @dataclass
 class _EpochMeter:
     """Sample-weighted running means of step metrics (kept in checkpoints so a resumed epoch averages right)."""
@@ -118,14 +114,13 @@ class TrainingLoop:
         self.scheduler = build_scheduler(self.optimizer, optim)
         n = len(dataset)  # type: ignore[arg-type]
         self.drop_last = n > optim.batch_size  # BatchNorm cannot train on a lone sample
-        self.sampler = ResumableSampler(n, seed=runtime_cfg.seed)
         self.steps_per_epoch = self._batches_in(n)
         self.epoch = 0  # epochs fully completed
         self.batches_done = 0  # batches completed in the current epoch
         self.global_step = 0
         self.meter = _EpochMeter()
         self.history: list[dict[str, float]] = []
-        self._data_loader: DataLoader[Any] | None = None
+        self._data_loader: VideoLoader | None = None
 
     @property
     def checkpoint_path(self) -> Path:
@@ -182,23 +177,14 @@ class TrainingLoop:
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
-    def _loader(self) -> DataLoader[Any]:
-        """One DataLoader per run (persistent workers); the sampler and dataset see the epoch through shared state."""
-        self.sampler.set_epoch(self.epoch, skip=self.batches_done * self.optim_cfg.batch_size)
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(self.epoch)
+    def _loader(self) -> VideoLoader:
+        """One loader per run (persistent workers); each epoch sets its order, its skip and the dataset's epoch."""
         if self._data_loader is None:
-            self._data_loader = DataLoader(
-                self.dataset,
-                batch_size=self.optim_cfg.batch_size,
-                sampler=self.sampler,
-                num_workers=self.workers,
-                drop_last=self.drop_last,
-                pin_memory=self.rt.pin_memory,
-                collate_fn=_collate_dicts,
-                persistent_workers=self.workers > 0,
-                worker_init_fn=_worker_init,
+            self._data_loader = make_loader(
+                self.dataset, batch_size=self.optim_cfg.batch_size, shuffle=True, workers=self.workers,
+                seed=self.runtime_cfg.seed, drop_last=self.drop_last, pin_memory=self.rt.pin_memory,
             )
+        self._data_loader.set_epoch(self.epoch, skip=self.batches_done * self.optim_cfg.batch_size)
         return self._data_loader
 
     def fit(self, *, resume: bool = True) -> FitResult:
@@ -269,6 +255,3 @@ class TrainingLoop:
         if epoch_no % self.runtime_cfg.checkpoint_every == 0 or last:
             self.save()
 
-
-def _worker_init(worker_id: int) -> None:
-    torch.set_num_threads(1)
