@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ml.config import FinetuneConfig
-from ml.engine.evaluate import prepare_input
+from ml.engine.evaluate import mean_loss_and_accuracy, prepare_input
 from ml.engine.loop import StepOutput
 from ml.engine.runtime import Runtime
 from ml.models import build_backbone
@@ -67,18 +67,12 @@ class ClassifierTask:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
 
-    @torch.no_grad()
     def validation_losses(self, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
         self.model.eval()
-        total = correct = 0
-        loss_sum = 0.0
-        for batch in batches:
-            clip = self.rt.to_device(batch["clip"])
-            labels = self.rt.to_device(batch["label"])
-            with self.rt.autocast():
-                logits = self.model(prepare_input(clip, modality=self.cfg.model.modality, time_dim=CLIP_TIME_DIM)).float()
-            loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
-            correct += int((logits.argmax(1) == labels).sum())
-            total += int(labels.shape[0])
+        modality = self.cfg.model.modality
+        loss, acc = mean_loss_and_accuracy(
+            lambda x: self.model(prepare_input(x, modality=modality, time_dim=CLIP_TIME_DIM)),
+            batches, rt=self.rt, input_key="clip",
+        )
         self.train()
-        return {"val_loss": loss_sum / max(total, 1), "val_acc": correct / max(total, 1)}
+        return {"val_loss": loss, "val_acc": acc}

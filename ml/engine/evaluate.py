@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -17,6 +17,24 @@ from ml.engine.runtime import Runtime
 def prepare_input(clips: Tensor, *, modality: str, time_dim: int) -> Tensor:
     """Residual frames (PCL default) or raw frames; applied on the device, batch-wise."""
     return residual(clips, time_dim) if modality == "res" else clips
+
+
+@torch.no_grad()
+def mean_loss_and_accuracy(
+    logits_of: Callable[[Tensor], Tensor], batches: Iterable[dict[str, Any]], *, rt: Runtime, input_key: str
+) -> tuple[float, float]:
+    """Sample-weighted mean cross-entropy and top-1 accuracy of ``logits_of(batch[input_key])`` over ``batches``."""
+    total = correct = 0
+    loss_sum = 0.0
+    for batch in batches:
+        x = rt.to_device(batch[input_key])
+        labels = rt.to_device(batch["label"])
+        with rt.autocast():
+            logits = logits_of(x).float()
+        loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
+        correct += int((logits.argmax(1) == labels).sum())
+        total += int(labels.shape[0])
+    return loss_sum / max(total, 1), correct / max(total, 1)
 
 
 def _loader(dataset: Dataset[Any], *, batch_size: int, workers: int, rt: Runtime) -> DataLoader[Any]:

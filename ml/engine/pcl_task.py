@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ml.config import PretrainConfig
-from ml.engine.evaluate import prepare_input
+from ml.engine.evaluate import mean_loss_and_accuracy, prepare_input
 from ml.engine.loop import StepOutput
 from ml.engine.runtime import Runtime
 from ml.losses import NCEMemoryBank, contrastive_kd_loss, kd_kl_loss, nce_softmax_loss
@@ -133,19 +133,13 @@ class PCLTask:
         self.bank.load_state_dict(state["bank"])
         self.negatives_rng.set_state(state["negatives_rng"])
 
-    @torch.no_grad()
     def validation_losses(self, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
         """Mean pretext CE / accuracy over a fixed tuple list (PCL validates on the test list)."""
         self.net.eval()
-        total = correct = 0
-        loss_sum = 0.0
-        for batch in batches:
-            clips = self.rt.to_device(batch["clips"])
-            labels = self.rt.to_device(batch["label"])
-            with self.rt.autocast():
-                logits = self.net(prepare_input(clips, modality=self.cfg.model.modality, time_dim=TUPLE_TIME_DIM)).logits
-            loss_sum += float(F.cross_entropy(logits.float(), labels, reduction="sum"))
-            correct += int((logits.argmax(1) == labels).sum())
-            total += int(labels.shape[0])
+        modality = self.cfg.model.modality
+        loss, acc = mean_loss_and_accuracy(
+            lambda x: self.net(prepare_input(x, modality=modality, time_dim=TUPLE_TIME_DIM)).logits,
+            batches, rt=self.rt, input_key="clips",
+        )
         self.net.train()
-        return {"val_loss": loss_sum / max(total, 1), "val_pretext_acc": correct / max(total, 1)}
+        return {"val_loss": loss, "val_pretext_acc": acc}
