@@ -6,16 +6,20 @@ width, modality, clip spec), so a prediction sees clips cut exactly like the tes
 
 from __future__ import annotations
 
+import base64
+import struct
 import time
-from dataclasses import asdict, dataclass
+import zlib
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ml.config import ClipSpec
 from ml.data import MultiClipDataset, VideoItem
-from ml.data.decord_reader import count_frames
+from ml.data.decord_reader import count_frames, read_frames
 from ml.engine.checkpoint import load_checkpoint
 from ml.engine.evaluate import prepare_input
 from ml.errors import CheckpointError, VideoTooShortError
@@ -30,6 +34,8 @@ class Prediction:
     frames_sampled: list[list[int]]
     num_frames: int
     latency_ms: float
+    thumbnails: list[str] = field(default_factory=list)
+    """One PNG data URI per clip (its middle frame), when asked for."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,7 +67,8 @@ class Predictor:
                    device=dev, source=Path(path), results=state.get("results"))
 
     @torch.no_grad()
-    def predict(self, video: Path | str, *, top_k: int = 5, clips: int = 10) -> Prediction:
+    def predict(self, video: Path | str, *, top_k: int = 5, clips: int = 10, thumbnails: bool = False,
+                thumbnail_height: int = 72) -> Prediction:
         """Raises ml.errors.VideoError subclasses for files that are not usable videos."""
         started = time.perf_counter()
         path = Path(video)
@@ -76,5 +83,27 @@ class Predictor:
         k = max(1, min(top_k, len(self.labels)))
         best = scores.topk(k)
         ranked = [{"label": self.labels[int(i)], "score": float(s)} for s, i in zip(best.values, best.indices)]
-        return Prediction(top_k=ranked, clips=int(x.shape[0]), frames_sampled=sample["frames"].tolist(),
-                          num_frames=frames, latency_ms=(time.perf_counter() - started) * 1000)
+        sampled = sample["frames"].tolist()
+        thumbs = clip_thumbnails(path, sampled, height=thumbnail_height, aspect=self.clip.resize_w / self.clip.resize_h) if thumbnails else []
+        return Prediction(top_k=ranked, clips=int(x.shape[0]), frames_sampled=sampled, num_frames=frames,
+                          latency_ms=(time.perf_counter() - started) * 1000, thumbnails=thumbs)
+
+
+def clip_thumbnails(path: Path, frames_sampled: list[list[int]], *, height: int, aspect: float) -> list[str]:
+    """The middle frame of each clip, decoded small, as PNG data URIs (what the user sees of the sampled frames)."""
+    width = max(2, int(round(height * aspect / 2)) * 2)
+    middles = [clip[len(clip) // 2] for clip in frames_sampled]
+    images = read_frames(path, middles, width=width, height=height)
+    return ["data:image/png;base64," + base64.b64encode(encode_png(img)).decode() for img in images]
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """Minimal PNG writer for an H×W×3 uint8 array (no imaging library needed)."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[row].tobytes() for row in range(h))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")

@@ -102,13 +102,14 @@ def test_teacher_to_cross_architecture_student_to_classifier_to_prediction(tiny_
     assert set(test) >= {"clip_top1", "clip_top5", "video_top1", "video_top5", "protocol"}
     assert test["videos"] == 8.0
     assert json.loads((tmp_path / "ft" / "results.json").read_text())["test"]["video_top1"] == test["video_top1"]
-    assert ft.results["labels"] == ["MoveLeft", "MoveRight", "MoveUp", "MoveDown"][: len(ft.results["labels"])] or ft.results["labels"]
+    assert ft.results["labels"] == ["MoveUp", "MoveDown", "Expand", "Shrink"]
 
     predictor = Predictor.load(ft.checkpoint)
     assert predictor.backbone == "c3d"
     video = next((tiny_dataset / "videos").rglob("*.avi"))
-    pred = predictor.predict(video, top_k=3, clips=4)
+    pred = predictor.predict(video, top_k=3, clips=4, thumbnails=True)
     assert len(pred.top_k) == 3 and pred.clips == 4
+    assert len(pred.thumbnails) == 4 and all(t.startswith("data:image/png;base64,") for t in pred.thumbnails)
     assert sum(p["score"] for p in pred.top_k) <= 1.0 + 1e-6
     assert [p["score"] for p in pred.top_k] == sorted((p["score"] for p in pred.top_k), reverse=True)
     assert len(pred.frames_sampled) == 4 and all(len(f) == 8 for f in pred.frames_sampled)
@@ -142,3 +143,17 @@ def test_too_short_video_is_a_typed_error(tiny_dataset, tmp_path):
     result = run(ft, out_dir=tmp_path / "ft")
     with pytest.raises(VideoTooShortError, match="at least 8"):
         Predictor.load(result.checkpoint).predict(video)
+
+
+def test_png_thumbnails_decode_back_to_the_frame(tmp_path):
+    import av
+    import numpy as np
+
+    from ml.inference import encode_png
+
+    rgb = (np.arange(6 * 8 * 3) % 251).astype(np.uint8).reshape(6, 8, 3)
+    path = tmp_path / "t.png"
+    path.write_bytes(encode_png(rgb))
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.array_equal(frame, rgb)
