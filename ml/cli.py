@@ -77,10 +77,17 @@ class ProgressBar(Callback):
 
     def on_epoch(self, *, epoch: int, metrics: dict[str, float]) -> None:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float))
-        (self.bar.write if self.bar is not None else print)(f"epoch {epoch}: {shown}")
+        self._write(f"epoch {epoch}: {shown}")
 
     def on_log(self, message: str) -> None:
-        (self.bar.write if self.bar is not None else print)(message)
+        self._write(message)
+
+    def _write(self, message: str) -> None:
+        """Progress goes to stderr; stdout carries only the final JSON, so it can be piped."""
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr)
 
 
 def build_config(kind: str, args: argparse.Namespace) -> BaseModel:
