@@ -51,24 +51,19 @@ class Preset:
     retrieval_clips: int
     test_clips: int
     workers: int
-    # measured seconds per training tuple / fine-tune clip on the reference machine, for the estimate
-    sec_per_tuple: float
-    sec_per_ft_clip: float
+    retrieval_every: int = 1  # epochs between retrieval evaluations (the convergence curve's resolution)
 
 
 PRESETS = {
     # CPU, 2 cores: the whole 3x3 grid with seeds in about 20-30 minutes.
     "tiny": Preset(clip=ClipSpec.tiny().model_dump(mode="json"), width=0.125, epochs=16, batch=16, lr=0.05, negatives=64,
-                   ft_epochs=30, ft_lr=0.05, ft_batch=16, retrieval_clips=2, test_clips=3, workers=2,
-                   sec_per_tuple=0.03, sec_per_ft_clip=0.01),
+                   ft_epochs=30, ft_lr=0.05, ft_batch=16, retrieval_clips=2, test_clips=3, workers=2),
     # CPU, 2 cores: twice the width and ~2x the steps; for the single-pair check (a few minutes a run).
     "small": Preset(clip=ClipSpec.tiny().model_dump(mode="json"), width=0.25, epochs=30, batch=16, lr=0.05, negatives=64,
-                    ft_epochs=40, ft_lr=0.05, ft_batch=16, retrieval_clips=3, test_clips=3, workers=2,
-                    sec_per_tuple=0.06, sec_per_ft_clip=0.02),
+                    ft_epochs=40, ft_lr=0.05, ft_batch=16, retrieval_clips=3, test_clips=3, workers=2),
     # The PCL defaults (method.md §2.3, §4.1); the per-sample costs are H100 bf16 estimates for r3d.
     "ucf101": Preset(clip=ClipSpec().model_dump(mode="json"), width=1.0, epochs=200, batch=16, lr=0.01, negatives=1024,
-                     ft_epochs=150, ft_lr=1e-3, ft_batch=8, retrieval_clips=10, test_clips=10, workers=8,
-                     sec_per_tuple=0.004, sec_per_ft_clip=0.0015),
+                     ft_epochs=150, ft_lr=1e-3, ft_batch=8, retrieval_clips=10, test_clips=10, workers=8, retrieval_every=10),
 }
 
 
@@ -118,7 +113,7 @@ def pretrain_config(spec: RunSpec, preset: Preset, data_root: Path, out: Path) -
         "contrast": {"negatives": preset.negatives},
         "distill": distill,
         "optim": {"batch_size": preset.batch, "epochs": preset.epochs, "lr": preset.lr, "scheduler": "none"},
-        "runtime": {"seed": spec.seed, "retrieval_every": 1, "log_every": 50},
+        "runtime": {"seed": spec.seed, "retrieval_every": preset.retrieval_every, "log_every": 50},
         "eval": {"retrieval_clips": preset.retrieval_clips},
     })
 
@@ -271,15 +266,15 @@ def plot(specs: list[RunSpec], out: Path) -> list[Path]:
             f"no-KD baseline ({s_bb})": [s for s in specs if s.role == "baseline" and s.fraction == 1.0 and s.backbone == s_bb],
         }
         for (label, members), colour in zip(series.items(), ("tab:gray", "tab:blue", "tab:orange")):
-            curves = [[v or 0.0 for v in m.result["retrieval_curve"]] for m in members]
+            curves = [m.result["retrieval_curve"] for m in members]
             if not curves:
                 continue
             n = min(len(c) for c in curves)
-            mean = [statistics.mean(c[i] for c in curves) * 100 for i in range(n)]
-            epochs = list(range(1, n + 1))
-            ax.plot(epochs, mean, label=f"{label}, {len(curves)} seed(s)", color=colour, linewidth=2)
+            epochs = [i + 1 for i in range(n) if all(c[i] is not None for c in curves)]
+            mean = [statistics.mean(c[e - 1] for c in curves) * 100 for e in epochs]
+            ax.plot(epochs, mean, label=f"{label}, {len(curves)} seed(s)", color=colour, linewidth=2, marker="o", markersize=3)
             if len(curves) > 1:
-                sd = [statistics.stdev(c[i] for c in curves) * 100 for i in range(n)]
+                sd = [statistics.stdev(c[e - 1] for c in curves) * 100 for e in epochs]
                 ax.fill_between(epochs, [m - d for m, d in zip(mean, sd)], [m + d for m, d in zip(mean, sd)], color=colour, alpha=0.15)
         ax.set_xlabel("epoch")
         ax.set_ylabel("retrieval top-1 (%)")
@@ -294,15 +289,29 @@ def plot(specs: list[RunSpec], out: Path) -> list[Path]:
     return paths
 
 
+# Conv GMACs per 16x112^2 clip at width 1 (method.md §1) and an assumed effective 100 TFLOP/s (bf16, H100-class).
+GMACS_PER_CLIP = {"r3d": 19.9, "c3d": 38.5, "r21d": 21.4, "r3d18": 40.7}
+EFFECTIVE_TFLOPS = 100.0
+
+
 def estimate_gpu_hours(specs: list[RunSpec], preset: Preset, train_videos: int, test_videos: int) -> float:
-    seconds = 0.0
+    """FLOP-based estimate: training = 3x forward (fwd + bwd), KD adds one teacher forward, retrieval/test forward only."""
+    by_name = {s.name: s for s in specs}
+
+    def seconds_for(clips: float, gmacs: float, passes: float) -> float:
+        return clips * gmacs * 2e9 * passes / (EFFECTIVE_TFLOPS * 1e12)
+
+    total = 0.0
     for s in specs:
         n = max(1, round(train_videos * s.fraction))
-        kd = 1.35 if s.role == "student" else 1.0
-        seconds += preset.epochs * n * preset.sec_per_tuple * kd
-        seconds += preset.epochs * (n + test_videos) * preset.retrieval_clips * preset.sec_per_ft_clip / 3  # retrieval forward only
-        seconds += preset.ft_epochs * train_videos * preset.sec_per_ft_clip + test_videos * preset.test_clips * preset.sec_per_ft_clip
-    return seconds / 3600
+        g = GMACS_PER_CLIP[s.backbone]
+        total += seconds_for(preset.epochs * n * 3, g, 3.0)  # three clips per tuple
+        if s.role == "student" and s.teacher:
+            total += seconds_for(preset.epochs * n * 3, GMACS_PER_CLIP[by_name[s.teacher].backbone], 1.0)
+        evals = max(1, preset.epochs // preset.retrieval_every)
+        total += seconds_for(evals * (n + test_videos) * preset.retrieval_clips, g, 1.0)
+        total += seconds_for(preset.ft_epochs * train_videos, g, 3.0) + seconds_for(test_videos * preset.test_clips, g, 1.0)
+    return total / 3600
 
 
 def main() -> None:
@@ -331,7 +340,7 @@ def main() -> None:
     if args.preset == "ucf101":
         hours = estimate_gpu_hours(specs, preset, train_videos=9537, test_videos=3783)
         print(f"{len(specs)} pretraining runs (+{len(specs)} fine-tunes) at the PCL defaults: about {hours:.0f} GPU-hours "
-              f"on one H100-class GPU (estimate from per-sample costs; the reference reports ~33 h per 200-epoch teacher on a V100)")
+              f"on one H100-class GPU (conv FLOPs at an assumed {EFFECTIVE_TFLOPS:.0f} TFLOP/s effective, retrieval every epoch; data loading assumed to keep up; the PCL reference reports ~33 h per 200-epoch teacher on a V100)")
         if args.estimate_only:
             return
         if args.data_root is None:
