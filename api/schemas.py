@@ -140,6 +140,13 @@ class JobCreate(BaseModel):
         return self
 
 
+class JobDefaults(BaseModel):
+    kind: JobKind
+    values: dict[str, Any] = Field(description="what each unset JobCreate field of this kind becomes")
+    inherited: list[str] = Field(description="fields a finetune/evaluate job takes from its source job when unset")
+    clips: dict[str, dict[str, int]] = Field(description="frames and crop of each clip preset")
+
+
 class JobRef(BaseModel):
     id: int
     kind: str

@@ -15,6 +15,7 @@ from persistence.models import Job
 from persistence.settings import Settings
 from persistence.status import JobStatus
 
+INHERITED = ("backbone", "width", "modality", "clip", "frames", "crop")  # finetune/evaluate: from the source job
 PARENT_KINDS = {"distill": {"pretrain", "distill"}, "finetune": {"pretrain", "distill"},
                 "evaluate": {"pretrain", "distill", "finetune"}}
 
@@ -54,7 +55,7 @@ def _inherit(body: JobCreate, parent: Job | None) -> JobCreate:
         return body
     src = parent.request
     updates: dict[str, Any] = {}
-    for name in ("backbone", "width", "modality", "clip", "frames", "crop"):
+    for name in INHERITED:
         if getattr(body, name) is None and src.get(name) is not None:
             updates[name] = src[name]
         elif name in ("backbone", "width") and getattr(body, name) is not None and src.get(name) is not None \

@@ -340,7 +340,7 @@ def main() -> None:
     if args.preset == "ucf101":
         hours = estimate_gpu_hours(specs, preset, train_videos=9537, test_videos=3783)
         print(f"{len(specs)} pretraining runs (+{len(specs)} fine-tunes) at the PCL defaults: about {hours:.0f} GPU-hours "
-              f"on one H100-class GPU (conv FLOPs at an assumed {EFFECTIVE_TFLOPS:.0f} TFLOP/s effective, retrieval every epoch; data loading assumed to keep up; the PCL reference reports ~33 h per 200-epoch teacher on a V100)")
+              f"on one H100-class GPU (conv FLOPs at an assumed {EFFECTIVE_TFLOPS:.0f} TFLOP/s effective, retrieval every {preset.retrieval_every} epoch(s); data loading assumed to keep up; the PCL reference reports ~33 h per 200-epoch teacher on a V100)")
         if args.estimate_only:
             return
         if args.data_root is None:

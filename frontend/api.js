@@ -67,7 +67,7 @@ function buildUrl(path, query) {
   return url.pathname + url.search;
 }
 
-async function request(method, path, { query, json, form, accept = "application/json", signal } = {}) {
+async function request(method, path, { query, json, form, accept = "application/json", signal, withHeaders = false } = {}) {
   const headers = { Accept: accept };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -95,7 +95,7 @@ async function request(method, path, { query, json, form, accept = "application/
     if (res.status === 413 && !detail) detail = "The file is too large for the server.";
     throw new ApiError(res.status, detail, { method, path });
   }
-  return payload;
+  return withHeaders ? { payload, headers: res.headers } : payload;
 }
 
 const get = (path, opts) => request("GET", path, opts);
@@ -116,6 +116,8 @@ export const createSyntheticDataset = (body) => post("/datasets/synthetic", body
 export const listJobs = (params = {}, opts = {}) => get("/jobs", { ...opts, query: params });
 export const getJob = (id, opts) => get(`/jobs/${id}`, opts);
 export const createJob = (body) => post("/jobs", body);
+/** -> {kind, values: {field: default}, inherited: [fields from the source job], clips: {name: {frames, crop}}} */
+export const jobDefaults = (kind, opts) => get("/jobs/defaults", { ...opts, query: { kind } });
 export const cancelJob = (id) => post(`/jobs/${id}/cancel`);
 export const resumeJob = (id) => post(`/jobs/${id}/resume`);
 export const retryJob = (id) => post(`/jobs/${id}/retry`);
@@ -134,7 +136,14 @@ export const jobMetricsCsv = (id, { names } = {}) =>
   get(`/jobs/${id}/metrics`, { query: { names }, accept: "text/csv" });
 export const jobLogs = (id, tail = 200, opts) => get(`/jobs/${id}/logs`, { ...opts, query: { tail } });
 export const checkpointUrl = (id) => `/jobs/${id}/checkpoint`;
-export const eventsUrl = (id) => `/jobs/${id}/events`;
+/** The job's event stream; with afterId, only metric rows newer than that id (see jobHistory). */
+export const eventsUrl = (id, afterId) => `/jobs/${id}/events${afterId ? `?after_id=${afterId}` : ""}`;
+
+/** -> {series, lastId}: the metric history and the id to stream after, so the stream does not replay it. */
+export async function jobHistory(id, { maxPoints } = {}, opts = {}) {
+  const { payload, headers } = await get(`/jobs/${id}/metrics`, { ...opts, withHeaders: true, query: { max_points: maxPoints } });
+  return { series: normaliseSeries(payload), lastId: Number(headers.get("X-Last-Metric-Id")) || 0 };
+}
 
 /** Checkpoint download through fetch so a bearer token can ride along; falls back to a plain link. */
 export async function downloadCheckpoint(id) {

@@ -69,9 +69,12 @@ function maxStep(series) {
 
 /**
  * Follows a job. Calls onJob(partialOrFullJob), onPoints(points), onLog(line), onMode("live"|"polling"|"ended").
- * `series` is the caller's current data (to know where to resume). Returns stop().
+ * `series` is the caller's current data (to know where to resume when polling); `afterId` the last metric row id
+ * it holds (jobHistory's lastId), so the stream sends only newer rows. The stream's status events carry the job's
+ * moving fields (progress, ETA, queue position, epochs, times), so the job row is not refetched while it runs.
+ * Returns stop().
  */
-export function watchJob(id, { series, onJob, onPoints, onLog, onMode, isTerminal }) {
+export function watchJob(id, { series, afterId = 0, onJob, onPoints, onLog, onMode, isTerminal }) {
   let stopped = false;
   let es = null;
   let pollTimer = null;
@@ -135,13 +138,13 @@ export function watchJob(id, { series, onJob, onPoints, onLog, onMode, isTermina
 
   function startSse() {
     if (typeof EventSource === "undefined") return startPolling();
-    es = new EventSource(api.eventsUrl(id));
+    // metric rows after the history's last id: nothing is replayed and nothing is missed; a reconnect sends
+    // Last-Event-ID (the last row streamed), which the server prefers when it is newer
+    es = new EventSource(api.eventsUrl(id, afterId));
     es.onopen = () => {
       opened = true;
       errorsBeforeOpen = 0;
       onMode && onMode("live");
-      // anything that landed between the first fetch and the stream opening
-      catchUp().catch(() => {});
     };
     es.onmessage = (e) => handle(e.type, e.data);
     for (const t of ["status", "job", "progress", "metric", "metrics", "log", "logs", "end", "done"]) {

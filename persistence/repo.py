@@ -335,6 +335,11 @@ def metric_series(session: Session, job_id: int, *, names: Sequence[str] | None 
     return out
 
 
+def last_metric_id(session: Session, job_id: int) -> int:
+    """The job's newest metric row id (0 when none): a cursor for metrics_after."""
+    return int(session.scalar(select(func.max(Metric.id)).where(Metric.job_id == job_id)) or 0)
+
+
 def metrics_after(session: Session, job_id: int, *, after_id: int, limit: int = 500) -> list[Metric]:
     return list(session.scalars(select(Metric).where(Metric.job_id == job_id, Metric.id > after_id)
                                 .order_by(Metric.id).limit(limit)))

@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from sqlalchemy.exc import IntegrityError
 
+from api.defaults import job_defaults
 from api.deps import EnqueuerDep, SessionDep, SettingsDep, TokenDep
 from api.enqueue import Enqueuer
 from api.present import job_public
-from api.schemas import JobCreate, JobKind, JobPublic, JobStatusName, Page
+from api.schemas import JobCreate, JobDefaults, JobKind, JobPublic, JobStatusName, Page
 from api.submit import create_job
 from persistence import repo
 from persistence.models import Job
@@ -74,6 +75,12 @@ def list_(session: SessionDep, kind: JobKind | None = None, status_: Annotated[J
     rows, count = repo.list_jobs(session, kind=kind, status=JobStatus(status_) if status_ else None,
                                  dataset_id=dataset_id, offset=offset, limit=limit)
     return Page[JobPublic](data=[job_public(session, j, with_lineage=False) for j in rows], count=count)
+
+
+@router.get("/defaults", response_model=JobDefaults, operation_id="jobs-defaults")
+def defaults(settings: SettingsDep, kind: JobKind = "pretrain") -> JobDefaults:
+    """The value each unset JobCreate field takes for ``kind`` (resolved from the ml config defaults)."""
+    return job_defaults(kind, settings=settings)
 
 
 @router.get("/{job_id}", response_model=JobPublic, operation_id="jobs-get")

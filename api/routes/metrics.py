@@ -8,6 +8,7 @@ import io
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated, Any
 
 import anyio
@@ -16,17 +17,22 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import SessionDep
+from api.present import eta_seconds
 from api.routes.jobs import get_job_or_404
 from persistence import repo
 
 router = APIRouter(prefix="/jobs", tags=["metrics"])
 
 MetricSeries = dict[str, list[dict[str, Any]]]
+LAST_ID_HEADER = "X-Last-Metric-Id"
 
 
 @router.get("/{job_id}/metrics", operation_id="jobs-metrics",
             responses={200: {"content": {"application/json": {}, "text/csv": {}},
-                             "description": "{name: [{step, epoch, value, time}]}, or CSV name,step,epoch,value,time"}})
+                             "description": "{name: [{step, epoch, value, time}]}, or CSV name,step,epoch,value,time",
+                             "headers": {LAST_ID_HEADER: {"description": "the job's last metric row id when read: "
+                                                          "pass it as after_id to /events to stream only newer rows",
+                                                          "schema": {"type": "integer"}}}}})
 def metrics(job_id: int, session: SessionDep,
             names: Annotated[str | None, Query(description="comma-separated; default all")] = None,
             since_step: Annotated[int, Query(ge=0)] = 0,
@@ -34,6 +40,8 @@ def metrics(job_id: int, session: SessionDep,
             accept: Annotated[str | None, Header()] = None) -> Response:
     """Step metrics under their own name (loss, lr, ...); epoch metrics as ``epoch/<name>``."""
     get_job_or_404(session, job_id)
+    last_id = repo.last_metric_id(session, job_id)  # before the series: a row landing in between is sent twice
+    headers = {LAST_ID_HEADER: str(last_id)}
     wanted = [n.strip() for n in names.split(",") if n.strip()] if names else None
     series = repo.metric_series(session, job_id, names=wanted, since_step=since_step, max_points=max_points)
     if accept and "text/csv" in accept:
@@ -44,9 +52,9 @@ def metrics(job_id: int, session: SessionDep,
             for p in points:
                 writer.writerow([name, p["step"], p["epoch"], repr(p["value"]), p["time"].isoformat()])
         return Response(buf.getvalue(), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="job-{job_id}-metrics.csv"'})
+                        headers={**headers, "Content-Disposition": f'attachment; filename="job-{job_id}-metrics.csv"'})
     body = {n: [{**p, "time": p["time"].isoformat()} for p in pts] for n, pts in series.items()}
-    return Response(json.dumps(body), media_type="application/json")
+    return Response(json.dumps(body), media_type="application/json", headers=headers)
 
 
 def _snapshot(sessions: sessionmaker[Session], job_id: int, after_id: int) -> tuple[dict[str, Any] | None, list[Any]]:
@@ -55,11 +63,23 @@ def _snapshot(sessions: sessionmaker[Session], job_id: int, after_id: int) -> tu
         if job is None:
             return None, []
         state = {"id": job.id, "status": job.status.value, "progress": round(job.progress, 4), "epoch": job.epoch,
-                 "step": job.step, "attempts": job.attempts, "error": job.error, "worker": job.worker,
-                 "device": job.device, "cancel_requested": job.cancel_requested}
+                 "total_epochs": job.total_epochs, "step": job.step, "steps_per_epoch": job.steps_per_epoch,
+                 "queue_position": repo.queue_position(session, job), "eta_s": eta_seconds(job),
+                 "attempts": job.attempts, "error": job.error, "worker": job.worker, "device": job.device,
+                 "cancel_requested": job.cancel_requested, "started_at": _iso(job.started_at),
+                 "finished_at": _iso(job.finished_at)}
         rows = [{"id": m.id, "name": m.name, "step": m.step, "epoch": m.epoch, "value": m.value,
                  "time": m.time.isoformat()} for m in repo.metrics_after(session, job_id, after_id=after_id)]
         return state, rows
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat().replace("+00:00", "Z") if t is not None else None
+
+
+def _changed(state: dict[str, Any], last: dict[str, Any] | None) -> bool:
+    """The ETA moves with the clock; a status event is due only when anything else changed."""
+    return last is None or any(state[k] != last[k] for k in state if k != "eta_s")
 
 
 def _sse(event: str, data: Any, *, event_id: int | None = None) -> str:
@@ -72,29 +92,33 @@ def _sse(event: str, data: Any, *, event_id: int | None = None) -> str:
                              "description": "events: status {job fields}, metrics [rows], end; ': keepalive' comments"}})
 async def events(job_id: int, request: Request, session: SessionDep,
                  last_event_id: Annotated[int | None, Header()] = None,
+                 after_id: Annotated[int | None, Query(ge=0, description="stream metric rows after this id (the "
+                                                          f"{LAST_ID_HEADER} header of /metrics); default all")] = None,
                  poll_s: Annotated[float, Query(ge=0.1, le=10)] = 0.5,
                  keepalive_s: Annotated[float, Query(ge=1, le=60)] = 15.0) -> StreamingResponse:
-    """Server-sent events: a ``status`` event on every change, ``metrics`` batches as rows land (the event id
-    is the last metric row id, so a reconnect with Last-Event-ID continues), ``end`` when the job ends."""
+    """Server-sent events: a ``status`` event on every change (status, progress, epoch, total_epochs,
+    steps_per_epoch, queue_position, eta_s, started_at, finished_at...), ``metrics`` batches as rows land (the event
+    id is the last metric row id, so a reconnect with Last-Event-ID continues; ``after_id`` skips the history a
+    client already fetched from /metrics), ``end`` when the job ends."""
     get_job_or_404(session, job_id)
     session.close()
     sessions = request.app.state.sessions
 
     async def stream() -> AsyncIterator[str]:
-        after_id = last_event_id or 0
+        cursor = max(after_id or 0, last_event_id or 0)
         last_state: dict[str, Any] | None = None
         last_sent = time.monotonic()
         yield "retry: 2000\n\n"
         while True:
-            state, rows = await anyio.to_thread.run_sync(_snapshot, sessions, job_id, after_id)
+            state, rows = await anyio.to_thread.run_sync(_snapshot, sessions, job_id, cursor)
             if state is None:
                 yield _sse("end", {"reason": "job deleted"})
                 return
             if rows:
-                after_id = rows[-1]["id"]
-                yield _sse("metrics", rows, event_id=after_id)
+                cursor = rows[-1]["id"]
+                yield _sse("metrics", rows, event_id=cursor)
                 last_sent = time.monotonic()
-            if state != last_state:
+            if _changed(state, last_state):
                 last_state = state
                 yield _sse("status", state)
                 last_sent = time.monotonic()

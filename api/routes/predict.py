@@ -93,8 +93,8 @@ async def _run_limited(request: Request, fn: Any, *, timeout: float) -> dict[str
         return await asyncio.wait_for(future, timeout=timeout)  # type: ignore[no-any-return]
     except asyncio.TimeoutError:
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
-                            detail=f"decoding and classifying took over {timeout:.0f}s (PREDICT_TIMEOUT_S); "
-                                   "send a shorter clip") from None
+                            detail=f"decoding and classifying took over {timeout:g}s (PREDICT_TIMEOUT_S); "
+                                   "send a shorter clip, or raise PREDICT_TIMEOUT_S on the server") from None
     except VideoError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             detail=f"cannot use this video: {exc.reason}") from exc

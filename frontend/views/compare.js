@@ -1,5 +1,7 @@
 // #/compare?ids=1,2,3&metric=epoch/pretext_acc&ref=1 — overlay runs on one metric, final numbers,
 // epochs to reach the reference (teacher) accuracy, PNG and CSV export.
+// #/compare?experiment=ID — the experiment's runs (teacher vs KD student vs no-KD baseline) on retrieval top-1,
+// with its summary table (final retrieval top-1, fine-tuned top-1, epochs to reach the teacher's).
 
 import * as api from "../api.js";
 import * as charts from "../charts.js";
@@ -7,6 +9,15 @@ import { replaceQuery } from "../app.js";
 import { h, clear, statusBadge, fmtNumber, fmtPct, errorBox, emptyState, nextId, saveBlob, debounce } from "../ui.js";
 import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, pickCurveMetric } from "./common.js";
 import { loadPrefs, savePrefs } from "./job.js";
+import { countsText } from "./experiments.js";
+
+const ROLE_DASH = { teacher: "dash", student: "solid", baseline: "dot" };
+
+export function runLabel(run) {
+  const pct = run.fraction < 1 ? ` ${Math.round(run.fraction * 1000) / 10}%` : "";
+  const who = run.role === "student" ? `KD ${run.teacher_backbone}→${run.backbone}` : run.role === "baseline" ? `no-KD ${run.backbone}` : `teacher ${run.backbone}`;
+  return `${who}${pct} s${run.seed}`;
+}
 
 
 export async function render(root, { query }) {
@@ -14,18 +25,37 @@ export async function render(root, { query }) {
   let ids = (query.get("ids") || "").split(",").map(Number).filter((x) => Number.isInteger(x) && x > 0);
   let metric = query.get("metric") || "";
   let refId = query.get("ref") ? Number(query.get("ref")) : null;
+  const experimentId = Number(query.get("experiment")) || null;
+  let experiment = null;
+  const runs = new Map(); // job id -> experiment run
   const jobs = new Map(); // id -> job
   const data = new Map(); // id -> series
   let stopped = false;
   let timer = null;
 
-  root.append(h("div", { class: "page-head" },
-    h("div", {}, h("h1", {}, "Compare runs"), h("p", { class: "lede" }, "Overlay teachers, students and baselines on one metric.")),
-  ));
+  const title = h("h1", {}, "Compare runs");
+  const lede = h("p", { class: "lede" }, "Overlay teachers, students and baselines on one metric.");
+  root.append(h("div", { class: "page-head" }, h("div", {}, title, lede)));
+
+  function setExperiment(exp) {
+    experiment = exp;
+    runs.clear();
+    for (const r of exp.runs) runs.set(r.job_id, r);
+    title.textContent = `Experiment #${exp.id}: ${exp.name}`;
+    clear(lede, `${exp.grid} grid · `, statusBadge(exp.status), ` ${countsText(exp.counts)} · `, h("a", { href: "#/experiments" }, "all experiments"));
+  }
 
   let all = [];
   try {
-    all = api.rows(await api.listJobs({ limit: 200 }));
+    if (experimentId) {
+      setExperiment(await api.getExperiment(experimentId));
+      all = await Promise.all(experiment.runs.map((r) => api.getJob(r.job_id)));
+      if (!ids.length) ids = experiment.runs.map((r) => r.job_id);
+      if (!metric) metric = "epoch/retrieval_top1";
+      if (refId === null) refId = experiment.runs.find((r) => r.role === "teacher")?.job_id ?? null;
+    } else {
+      all = api.rows(await api.listJobs({ limit: 200 }));
+    }
   } catch (err) {
     root.append(errorBox(err));
     return;
@@ -50,7 +80,7 @@ export async function render(root, { query }) {
         sync();
         load();
       } }),
-      h("label", { for: cid }, jobLabel(j), " ", statusBadge(j.status))));
+      h("label", { for: cid }, runs.has(j.id) ? `#${j.id} ${runLabel(runs.get(j.id))}` : jobLabel(j), " ", statusBadge(j.status))));
   }
 
   // ---------- controls ----------
@@ -102,13 +132,15 @@ export async function render(root, { query }) {
 
   const chartEl = h("div", { class: "chart chart-tall", id: "compare-chart", "data-testid": "compare-chart", "aria-label": "Comparison chart" });
   const tableWrap = h("div", { class: "table-wrap" });
+  const expWrap = h("div", { class: "table-wrap" });
   const status = h("p", { class: "muted", "aria-live": "polite" });
   root.append(h("div", { class: "compare-layout" },
     h("aside", { class: "panel" }, picker),
-    h("section", { class: "panel compare-main" }, toolbar, status, h("figure", { class: "chart-card" }, chartEl), h("h2", {}, "Final numbers"), tableWrap)));
+    h("section", { class: "panel compare-main" }, toolbar, status, h("figure", { class: "chart-card" }, chartEl),
+      experimentId ? [h("h2", {}, "Experiment summary"), expWrap] : null, h("h2", {}, "Final numbers"), tableWrap)));
 
   function sync() {
-    replaceQuery({ ids: ids.join(","), metric, ref: refId ?? "" });
+    replaceQuery({ experiment: experimentId ?? "", ids: ids.join(","), metric, ref: refId ?? "" });
   }
 
   function selectedJobs() {
@@ -145,11 +177,11 @@ export async function render(root, { query }) {
     }
     status.textContent = "Loading metrics…";
     try {
-      await Promise.all(ids.map(async (i) => {
+      await Promise.all([...ids.map(async (i) => {
         const [j, s] = await Promise.all([jobs.has(i) && jobs.get(i).status === "completed" ? jobs.get(i) : api.getJob(i), api.jobMetrics(i, { maxPoints: 1500 })]);
         jobs.set(i, j);
         data.set(i, s);
-      }));
+      }), experimentId && experiment && experiment.status !== "completed" ? api.getExperiment(experimentId).then(setExperiment) : null]);
     } catch (err) {
       if (seq === loadSeq) clear(tableWrap, errorBox(err));
     }
@@ -159,7 +191,8 @@ export async function render(root, { query }) {
     sync();
     await draw();
     // runs still training: refresh now and then (the job page has the live stream)
-    if (selectedJobs().some((j) => ["running", "queued", "waiting"].includes(j.status))) timer = setTimeout(load, 5000);
+    const active = selectedJobs().some((j) => ["running", "queued", "waiting"].includes(j.status));
+    if (active || (experiment && ["running", "queued"].includes(experiment.status))) timer = setTimeout(load, 5000);
   }
 
   function xy(id) {
@@ -210,7 +243,8 @@ export async function render(root, { query }) {
       const { xs, ys } = xy(id);
       const isRef = id === refId;
       const color = isRef ? "#111827" : charts.PALETTE[idx % charts.PALETTE.length];
-      const name = `#${id} ${j ? `${j.kind === "distill" ? (alphaOf(j) === 0 ? "no-KD" : "KD") : j.kind} ${modelText(j)}` : ""}`;
+      const run = runs.get(id);
+      const name = run ? `#${id} ${runLabel(run)}` : `#${id} ${j ? `${j.kind === "distill" ? (alphaOf(j) === 0 ? "no-KD" : "KD") : j.kind} ${modelText(j)}` : ""}`;
       const smoothed = prefs.smoothing > 0 && xs.length > 2 && !metric.startsWith(charts.EPOCH_PREFIX);
       if (smoothed) traces.push({ type: "scatter", mode: "lines", x: xs, y: ys, line: { color, width: 1 }, opacity: 0.2, hoverinfo: "skip", showlegend: false, meta: { count: true } });
       traces.push({
@@ -220,7 +254,7 @@ export async function render(root, { query }) {
         x: xs,
         y: smoothed ? charts.smooth(ys, prefs.smoothing) : ys,
         name: isRef ? `${name} (reference)` : name,
-        line: { color, width: isRef ? 2.5 : 2, dash: isRef ? "dash" : "solid" },
+        line: { color, width: isRef ? 2.5 : 2, dash: isRef ? "dash" : run ? ROLE_DASH[run.role] || "solid" : "solid" },
         meta: { count: !smoothed },
       });
     });
@@ -248,6 +282,28 @@ export async function render(root, { query }) {
       clear(chartEl, errorBox(err));
     }
     renderTable(refFinal);
+    if (experiment) renderExperiment();
+  }
+
+  function renderExperiment() {
+    const pct = (v) => (v === null || v === undefined ? "—" : fmtPct(v));
+    const reach = (r) => (r.epochs_to_reference !== null ? String(r.epochs_to_reference)
+      : r.status === "completed" && r.reference_top1 !== null ? h("span", { class: "muted" }, "not reached") : "—");
+    clear(expWrap, h("table", { class: "table compare-table", "data-testid": "experiment-table" },
+      h("caption", { class: "sr-only" }, "Experiment runs and their numbers"),
+      h("thead", {}, h("tr", {}, ["Run", "Role", "Backbone", "Teacher", "Data", "Seed", "Status", "Retrieval top-1", "Fine-tuned top-1", "Epochs to teacher"]
+        .map((c, i) => h("th", { scope: "col", class: i >= 7 ? "num" : undefined }, c)))),
+      h("tbody", {}, experiment.runs.map((r) => h("tr", { "data-job-id": r.job_id, "data-role": r.role },
+        h("td", {}, jobLink(r.job_id)),
+        h("td", {}, r.role),
+        h("td", { class: "mono" }, r.backbone),
+        h("td", { class: "mono" }, r.teacher_backbone ? [r.teacher_backbone, " ", jobLink(r.teacher_job_id)] : "—"),
+        h("td", {}, `${Math.round(r.fraction * 1000) / 10}%`),
+        h("td", {}, String(r.seed)),
+        h("td", {}, statusBadge(r.status), r.error ? h("div", { class: "sub", title: r.error }, r.error.slice(0, 80)) : null),
+        h("td", { class: "num" }, pct(r.retrieval_top1)),
+        h("td", { class: "num" }, r.finetune_job_id ? [pct(r.finetune_top1), h("div", { class: "sub" }, jobLink(r.finetune_job_id), " ", r.finetune_status)] : "—"),
+        h("td", { class: "num", "data-testid": "epochs-to-teacher" }, reach(r)))))));
   }
 
   function renderTable(refFinal) {

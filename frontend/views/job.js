@@ -35,7 +35,7 @@ export async function render(root, { params, setTitle }) {
   const id = Number(params.id);
   let job = await api.getJob(id);
   setTitle(`#${id} ${job.kind}`);
-  const series = await api.jobMetrics(id, { maxPoints: 2000 }).catch(() => ({}));
+  const { series, lastId } = await api.jobHistory(id, { maxPoints: 2000 }).catch(() => ({ series: {}, lastId: 0 }));
   const prefs = loadPrefs();
   let teacher = null;
   let teacherSeries = {};
@@ -161,7 +161,7 @@ export async function render(root, { params, setTitle }) {
     statusEl.dataset.status = job.status;
     clear(
       actionsEl,
-      actionButtons(job, { onChange: (res) => applyJob(res && res.id === id ? res : null, true) }),
+      actionButtons(job, { onChange: (res) => (res && res.id === id ? applyJob(res) : api.getJob(id).then(applyJob).catch(() => {})) }),
       job.status === "completed" && (job.kind === "pretrain" || job.kind === "distill")
         ? [
             h("a", { class: "btn", href: `#/jobs/new?kind=distill&teacher_job_id=${id}` }, "Distill from this teacher"),
@@ -459,17 +459,9 @@ export async function render(root, { params, setTitle }) {
   }, 350);
 
   // ---------- data ----------
-  let lastFull = Date.now();
-  function applyJob(partial, refetch = false) {
-    // the stream's status events carry the moving parts; the full row (ETA, steps per epoch, queue) now and then
-    if (!refetch && partial && isActive(partial.status ?? job.status) && Date.now() - lastFull > 3000) {
-      lastFull = Date.now();
-      refetch = true;
-    }
-    if (refetch || !partial) {
-      api.getJob(id).then((j) => applyJob(j)).catch(() => {});
-      if (!partial) return false;
-    }
+  function applyJob(partial) {
+    // the stream's status events carry every moving field (progress, ETA, queue position, epochs, times)
+    if (!partial) return false;
     const sig = () => JSON.stringify([job.status, job.progress, job.epoch, job.eta_s, job.queue_position, job.cancel_requested, job.error, job.started_at, job.finished_at, job.attempts]);
     const before = sig();
     const wasStatus = job.status;
@@ -556,6 +548,7 @@ export async function render(root, { params, setTitle }) {
   const modeText = { live: "● Live", polling: "Polling", reconnecting: "Reconnecting…", ended: "" };
   stopWatch = watchJob(id, {
     series,
+    afterId: lastId,
     isTerminal: () => TERMINAL.has(job.status),
     onJob: (j) => applyJob(j),
     onPoints: (pts) => {

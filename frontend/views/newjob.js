@@ -8,17 +8,27 @@ import { KINDS, KIND_LABEL, jobLabel, demoButton } from "./common.js";
 
 const BACKBONES = ["r3d", "c3d", "r21d", "r3d18"];
 
-// The ml defaults per kind (ml/config.py), shown as placeholders: an empty field keeps them.
-const DEFAULTS = {
-  pretrain: { backbone: "r3d", width: 1, clip: "default", epochs: 200, batch_size: 16, lr: 0.01, scheduler: "plateau", contrast_weight: 0.5, nce_negatives: 1024, nce_temperature: 0.07, momentum: 0.9, weight_decay: 0.0005, modality: "res", seed: 632, device: "auto" },
-  distill: { backbone: "r3d", width: 1, clip: "default", epochs: 200, batch_size: 16, lr: 0.01, scheduler: "plateau", contrast_weight: 0.5, nce_negatives: 1024, nce_temperature: 0.07, alpha: 1, temperature: 4, distill_target: "pretext", momentum: 0.9, weight_decay: 0.0005, modality: "res", seed: 632, device: "auto" },
-  finetune: { backbone: "source's", width: "source's", clip: "source's", epochs: 150, batch_size: 8, lr: 0.001, scheduler: "plateau", mode: "full", dropout: 0, val_videos: 800, momentum: 0.9, weight_decay: 0.0005, seed: 632, device: "auto" },
-  evaluate: { backbone: "source's", width: "source's", clip: "source's", test_clips: 10, seed: 632, device: "auto" },
-};
-for (const k of ["pretrain", "distill"]) Object.assign(DEFAULTS[k], { frames: 16, crop: 112, retrieval: "true", test_clips: 10, data_workers: 2, max_attempts: 3 });
-Object.assign(DEFAULTS.finetune, { frames: "source's", crop: "source's", retrieval: "false", test_clips: 10, data_workers: 2, max_attempts: 3 });
-Object.assign(DEFAULTS.evaluate, { frames: "source's", crop: "source's", data_workers: 2, max_attempts: 3 });
-const CLIP_TEXT = { default: "16 frames · 112 px", tiny: "8 frames · 32 px" };
+// The defaults per kind come from the server (GET /jobs/defaults, resolved from ml/config.py) and are shown as
+// placeholders: an empty field keeps them.
+let DEFAULTS = {};
+let CLIP_TEXT = {};
+
+/** {kind: {field: shown default}} and the clip presets' text, from GET /jobs/defaults. */
+export function shownDefaults(payload) {
+  const out = {};
+  for (const [name, value] of Object.entries(payload.values)) {
+    if (payload.inherited.includes(name)) out[name] = "source's";
+    else if (value !== null && value !== undefined) out[name] = typeof value === "boolean" ? String(value) : value;
+  }
+  return out;
+}
+
+async function loadDefaults() {
+  const all = await Promise.all(KINDS.map((k) => api.jobDefaults(k)));
+  DEFAULTS = Object.fromEntries(all.map((d) => [d.kind, shownDefaults(d)]));
+  CLIP_TEXT = Object.fromEntries(Object.entries(all[0].clips).map(([name, c]) => [name, `${c.frames} frames · ${c.crop} px`]));
+  return all[0].clips;
+}
 // the schema's descriptions of these speak to API clients; the form has its own words
 const OWN_WORDS = new Set(["dataset_id", "backbone", "width", "lr", "temperature", "alpha", "teacher_job_id", "source_job_id", "clip"]);
 
@@ -52,6 +62,8 @@ const FIELDS = [
   ["modality", "Input", "select:modality", null, "advanced", { hint: "res: residual frames (PCL default)" }],
   ["retrieval", "Retrieval at the end", "select:bool", null, "advanced"],
   ["test_clips", "Test clips / video", "int", null, "advanced"],
+  ["retrieval_every", "Retrieval every (epochs)", "int", ["pretrain", "distill"], "advanced", { hint: "1: a retrieval convergence curve; 0: at the end only" }],
+  ["data_fraction", "Data fraction", "number", ["pretrain", "distill", "finetune"], "advanced", { step: "any", hint: "class-balanced share of the training list" }],
   ["seed", "Seed", "int", null, "advanced"],
   ["device", "Device", "text", null, "advanced", { placeholder: "auto" }],
   ["data_workers", "Data loader workers", "int", null, "advanced"],
@@ -123,7 +135,8 @@ function constraints(prop) {
 
 export async function render(root, { query }) {
   let kind = KINDS.includes(query.get("kind")) ? query.get("kind") : "pretrain";
-  const [schema, datasets, jobsPayload] = await Promise.all([
+  const [clips, schema, datasets, jobsPayload] = await Promise.all([
+    loadDefaults(),
     jobSchema(),
     api.listDatasets().then(api.rows).catch(() => []),
     api.listJobs({ status: "completed", limit: 200 }).catch(() => ({ data: [] })),
@@ -243,11 +256,11 @@ export async function render(root, { query }) {
   }
 
   function applyPlaceholders() {
-    const defaults = DEFAULTS[kind];
+    const defaults = DEFAULTS[kind] || {};
     for (const [name, f] of inputs) {
       let d = defaults[name];
       const clipNow = inputs.get("clip")?.input.value;
-      if ((name === "frames" || name === "crop") && clipNow === "tiny") d = name === "frames" ? 8 : 32;
+      if ((name === "frames" || name === "crop") && clips[clipNow]) d = clips[clipNow][name];
       if (name === "clip" && d === "default") d = CLIP_TEXT.default;
       if (d !== undefined) {
         if (f.input.tagName === "SELECT" && f.input.options[0]?.value === "") f.input.options[0].textContent = `default (${d})`;

@@ -137,6 +137,65 @@ def test_events_stream_ends_with_the_job(client: TestClient, dataset: dict[str, 
     assert "event: status" in text and '"status": "cancelled"' in text and "event: end" in text
 
 
+def test_events_carry_job_fields_and_resume_after_the_history(client: TestClient, dataset: dict[str, Any],
+                                                               settings: Any) -> None:
+    import json
+
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    with sessions.begin() as s:
+        repo.add_metrics(s, job["id"], [{"name": "loss", "step": i, "epoch": 1, "value": 1 / i, "time": utcnow()}
+                                        for i in range(1, 6)])
+    history = client.get(f"/jobs/{job['id']}/metrics")
+    last_id = int(history.headers["X-Last-Metric-Id"])
+    with sessions.begin() as s:
+        repo.add_metrics(s, job["id"], [{"name": "loss", "step": 6, "epoch": 1, "value": 0.1, "time": utcnow()}])
+        repo.update_progress(s, job["id"], total_epochs=3, steps_per_epoch=4)
+    client.post(f"/jobs/{job['id']}/cancel")
+
+    def stream(**kw: Any) -> tuple[list[Any], dict[str, Any]]:
+        with client.stream("GET", f"/jobs/{job['id']}/events", params={"poll_s": 0.1, **kw.pop("params", {})},
+                           **kw) as r:
+            text = "".join(r.iter_text())
+        rows = [row for block in text.split("\n\n") if "event: metrics" in block
+                for row in json.loads(block.split("data: ", 1)[1])]
+        status = json.loads(next(b for b in text.split("\n\n") if "event: status" in b).split("data: ", 1)[1])
+        return rows, status
+
+    rows, status = stream(params={"after_id": last_id})
+    assert [r["step"] for r in rows] == [6]  # only what /metrics did not already return
+    for key in ("steps_per_epoch", "total_epochs", "progress", "eta_s", "queue_position", "started_at",
+                "finished_at"):
+        assert key in status, key
+    assert status["steps_per_epoch"] == 4 and status["total_epochs"] == 3 and status["finished_at"]
+    assert [r["step"] for r in stream()[0]] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in stream(headers={"Last-Event-ID": str(last_id + 1)})[0]] == []
+
+
+@pytest.mark.parametrize("kind", ["pretrain", "distill", "finetune", "evaluate"])
+def test_job_defaults_come_from_the_ml_config(client: TestClient, kind: str) -> None:
+    from api.schemas import JobCreate
+    from ml.config import ClipSpec, FinetuneConfig, OptimConfig
+
+    d = client.get("/jobs/defaults", params={"kind": kind}).json()
+    not_defaulted = {"kind", "dataset_id", "name", "teacher_job_id", "source_job_id", "after_job_id", "overrides"}
+    by_kind = {"pretrain": {"alpha", "temperature", "distill_target", "mode", "dropout", "val_videos"},
+               "finetune": {"alpha", "temperature", "distill_target", "contrast_weight", "nce_negatives",
+                            "nce_temperature", "retrieval_every"}}
+    by_kind["distill"] = by_kind["pretrain"] - {"alpha", "temperature", "distill_target"}
+    by_kind["evaluate"] = by_kind["finetune"] | {"mode", "dropout", "val_videos", "epochs", "batch_size", "lr",
+                                                 "momentum", "weight_decay", "scheduler", "data_fraction"}
+    assert set(d["values"]) == set(JobCreate.model_fields) - not_defaulted - by_kind[kind]
+    assert d["clips"]["default"] == {"frames": ClipSpec().frames, "crop": ClipSpec().crop}
+    if kind in ("pretrain", "distill"):
+        assert d["values"]["epochs"] == OptimConfig().epochs and d["values"]["retrieval"] is True
+        assert d["inherited"] == []
+    if kind == "finetune":
+        assert d["values"]["lr"] == FinetuneConfig.model_fields["optim"].default.lr and "backbone" in d["inherited"]
+    if kind == "distill":
+        assert d["values"]["alpha"] == 1.0  # what POST /jobs makes of an unset alpha
+
+
 def test_tokens_required_when_auth_on(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "var", auth="on")
     sessions = make_sessionmaker(make_engine(settings.database_url))
@@ -179,6 +238,45 @@ def test_upload_checks_before_any_model(tmp_path: Path, dataset: dict[str, Any])
         assert r.status_code == 404 and "GET /models" in r.json()["detail"]
         assert c.get("/models").json() == []
         assert not list((settings.var_dir / "uploads").iterdir())  # temp files removed
+
+
+def test_predict_over_the_time_limit_is_504(tmp_path: Path, dataset: dict[str, Any]) -> None:
+    """A prediction slower than PREDICT_TIMEOUT_S answers 504 naming the setting; the slow work is a stand-in
+    predictor (the real decode path is covered end to end) so the test takes a fraction of a second."""
+    import threading
+
+    from persistence.status import JobStatus
+
+    release = threading.Event()
+
+    class SlowPredictor:
+        def predict(self, video: Path, *, top_k: int) -> Any:
+            release.wait(timeout=10)
+            raise AssertionError("the request should have timed out first")
+
+    class SlowCache:
+        def get(self, checkpoint: Path) -> SlowPredictor:
+            return SlowPredictor()
+
+    settings = make_settings(tmp_path / "var", predict_timeout_s=0.2)
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"not read")
+    with TestClient(create_app(settings)) as c:
+        sessions = c.app.state.sessions  # type: ignore[attr-defined]
+        with sessions.begin() as s:
+            job = repo.create_job(s, kind="finetune", request={}, config={}, config_hash="h", dataset_id=None)
+            repo.claim_job(s, job.id, worker="test", code_version=None)
+            repo.transition(s, job.id, to=JobStatus.COMPLETED, expected=[JobStatus.RUNNING],
+                            checkpoint_path=str(checkpoint), results={"test": {"video_top1": 0.5}})
+        c.app.state.predictors = SlowCache()  # type: ignore[attr-defined]
+        try:
+            r = c.post("/predict", files={"file": ("ok.avi", first_video(dataset).read_bytes())},
+                       data={"model": str(job.id)})
+        finally:
+            release.set()
+        assert r.status_code == 504, r.text
+        assert "0.2s" in r.json()["detail"] and "PREDICT_TIMEOUT_S" in r.json()["detail"]
+        assert not list((settings.var_dir / "uploads").iterdir())  # the upload is removed all the same
 
 
 def test_sniff_containers() -> None:

@@ -145,6 +145,38 @@ def test_compare_two_runs_and_export(page: Any, demo: dict[str, Any], shots: Any
     assert dl.value.suggested_filename.endswith(".png") and png[:4] == b"\x89PNG"
 
 
+def test_experiment_compare_page(page: Any, server: Any, demo: dict[str, Any], shots: Any) -> None:
+    """A tiny pair grid through POST /experiments; its Compare page overlays teacher, KD student and no-KD
+    baseline on retrieval top-1 and lists their numbers."""
+    exp = server.post("/experiments", {
+        "dataset_id": demo["dataset"]["id"], "name": "browser grid", "grid": "pair", "width": 0.125, "clip": "tiny",
+        "epochs": 1, "batch_size": 8, "max_steps_per_epoch": 2, "nce_negatives": 16, "data_workers": 0,
+        "finetune_epochs": 1, "val_videos": 0, "test_clips": 1})
+    runs = {r["role"]: r["job_id"] for r in exp["runs"]}
+    for run in exp["runs"]:
+        server.wait_job(run["job_id"], timeout=180)
+        server.wait_job(run["finetune_job_id"], timeout=180)
+    page.goto("/#/experiments")
+    page.locator(f"[data-testid=experiments-table] tr[data-experiment-id='{exp['id']}']").get_by_role(
+        "link", name="browser grid").click()
+    page.wait_for_url(f"**/#/compare?experiment={exp['id']}*")
+    page.get_by_role("heading", name=f"Experiment #{exp['id']}: browser grid").wait_for()
+    page.wait_for_function("() => Number(document.getElementById('compare-chart')?.dataset.points || 0) >= 3")
+    assert page.locator("#compare-chart .legendtext").count() == 3
+    legend = " | ".join(page.locator("#compare-chart .legendtext").all_text_contents())
+    assert "teacher r3d" in legend and "KD r3d→r3d" in legend and "no-KD r3d" in legend
+    assert "epoch/retrieval_top1" in page.locator("select[id^=metric]").input_value()
+    table = page.locator("[data-testid=experiment-table]")
+    for role, job_id in runs.items():
+        row = table.locator(f"tr[data-job-id='{job_id}']")
+        assert row.get_attribute("data-role") == role
+        assert "%" in row.locator("td.num").first.inner_text()  # final retrieval top-1
+        assert "%" in row.locator("td.num").nth(1).inner_text()  # fine-tuned top-1
+    assert table.locator(f"tr[data-job-id='{runs['student']}'] [data-testid=epochs-to-teacher]").inner_text().strip()
+    assert page.locator(".compare-table tbody tr").count() == 3 + 3  # the summary and the final numbers
+    shots(page, "09b-experiment-compare")
+
+
 def test_predict_top5(page: Any, demo: dict[str, Any], shots: Any) -> None:
     video = next(Path(demo["dataset"]["path"]).rglob("*.avi"))
     page.goto(f"/#/predict?model={demo['classifier']['id']}")
