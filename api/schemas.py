@@ -346,7 +346,10 @@ class PredictionPublic(BaseModel):
     top_k: list[LabelScore]
     clips: int
     frames_sampled: list[list[int]]
+    num_frames: int | None = None
     latency_ms: float
+    thumbnails: list[str] = []
+    """PNG data URIs, the middle frame of each clip, when requested with ``thumbnails``."""
 
 
 class WorkerPublic(BaseModel):

@@ -172,12 +172,13 @@ export const createExperiment = (body) => post("/experiments", body);
 // ---- models and prediction ----
 export const listModels = (opts) => get("/models", opts);
 
-/** multipart POST /predict -> {model, top_k: [{label, score}], clips, frames_sampled, latency_ms} */
-export function predict(file, { model, topK = 5 } = {}) {
+/** multipart POST /predict -> {model, top_k: [{label, score}], clips, frames_sampled, thumbnails, latency_ms} */
+export function predict(file, { model, topK = 5, thumbnails = true } = {}) {
   const form = new FormData();
   form.append("file", file, file.name);
   if (model !== undefined && model !== null && model !== "") form.append("model", String(model));
   form.append("top_k", String(topK));
+  if (thumbnails) form.append("thumbnails", "true");
   return request("POST", "/predict", { form });
 }
 

@@ -20,12 +20,13 @@ router = APIRouter(tags=["predict"])
 _FORM = {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
     "file": {"type": "string", "format": "binary", "description": "the video clip"},
     "model": {"type": "integer", "description": "model id from GET /models; default the best"},
-    "top_k": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100}}}}}
+    "top_k": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
+    "thumbnails": {"type": "boolean", "default": False, "description": "return each clip's middle frame as a PNG"}}}}}
 
 
-def _predict(cache: PredictorCache, checkpoint: Path, video: Path, *, top_k: int) -> dict[str, Any]:
+def _predict(cache: PredictorCache, checkpoint: Path, video: Path, *, top_k: int, thumbnails: bool) -> dict[str, Any]:
     predictor = cache.get(checkpoint)
-    return predictor.predict(video, top_k=top_k).to_dict()  # type: ignore[no-any-return]
+    return predictor.predict(video, top_k=top_k, thumbnails=thumbnails).to_dict()  # type: ignore[no-any-return]
 
 
 def _int_field(raw: str | None, name: str, default: int | None) -> int | None:
@@ -46,7 +47,9 @@ def _int_field(raw: str | None, name: str, default: int | None) -> int | None:
                         504: {"description": "decoding took longer than PREDICT_TIMEOUT_S"}})
 async def predict(request: Request, session: SessionDep, settings: SettingsDep, _: TokenDep,
                   model: Annotated[int | None, Query(description="model id; default the best")] = None,
-                  top_k: Annotated[int | None, Query(ge=1, le=100)] = None) -> PredictionPublic:
+                  top_k: Annotated[int | None, Query(ge=1, le=100)] = None,
+                  thumbnails: Annotated[bool | None, Query(description="return each clip's middle frame as PNG")] = None,
+                  ) -> PredictionPublic:
     """Multipart ``file`` (+ optional ``model``, ``top_k`` as form or query fields)."""
     try:
         upload = await receive_upload(request, dest_dir=settings.var_dir / "uploads", max_bytes=settings.max_upload_bytes)
@@ -56,6 +59,7 @@ async def predict(request: Request, session: SessionDep, settings: SettingsDep, 
         model_id = model if model is not None else _int_field(upload.fields.get("model"), "model", None)
         k = top_k if top_k is not None else _int_field(upload.fields.get("top_k"), "top_k", 5)
         assert k is not None
+        thumbs = thumbnails if thumbnails is not None else upload.fields.get("thumbnails", "").lower() in ("1", "true", "yes")
         if not 1 <= k <= 100:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 detail=[{"loc": ["body", "top_k"], "msg": "top_k must be 1..100", "type": "value_error"}])
@@ -78,7 +82,8 @@ async def predict(request: Request, session: SessionDep, settings: SettingsDep, 
         checkpoint = Path(job.checkpoint_path or "")
         session.close()
         result = await _run_limited(request, functools.partial(_predict, request.app.state.predictors, checkpoint,
-                                                               video, top_k=k), timeout=settings.predict_timeout_s)
+                                                               video, top_k=k, thumbnails=thumbs),
+                                   timeout=settings.predict_timeout_s)
     finally:
         upload.discard()
     return PredictionPublic(model=job.id, **result)

@@ -62,7 +62,7 @@ const FIELDS = [
   ["modality", "Input", "select:modality", null, "advanced", { hint: "res: residual frames (PCL default)" }],
   ["retrieval", "Retrieval at the end", "select:bool", null, "advanced"],
   ["test_clips", "Test clips / video", "int", null, "advanced"],
-  ["retrieval_every", "Retrieval every (epochs)", "int", ["pretrain", "distill"], "advanced", { hint: "1: a retrieval convergence curve; 0: at the end only" }],
+  ["retrieval_every", "Retrieval interval", "int", ["pretrain", "distill"], "advanced", { hint: "epochs between retrieval evaluations; 1 draws a convergence curve, 0 only at the end" }],
   ["data_fraction", "Data fraction", "number", ["pretrain", "distill", "finetune"], "advanced", { step: "any", hint: "class-balanced share of the training list" }],
   ["seed", "Seed", "int", null, "advanced"],
   ["device", "Device", "text", null, "advanced", { placeholder: "auto" }],

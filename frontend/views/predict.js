@@ -121,7 +121,7 @@ export async function render(root, { query }) {
         stat("Round trip", `${fmtNumber(Math.round(roundTripMs))} ms`, "incl. upload"),
         stat("Clips", String(res.clips ?? frames.length), "averaged"),
         stat("Model", `#${res.model}`, modelName(models.find((m) => m.id === res.model)) || "")),
-      frames.length ? framesView(frames) : null,
+      frames.length ? framesView(frames, res.thumbnails || []) : null,
     );
   }
 
@@ -177,12 +177,17 @@ function stat(label, value, sub, testid) {
   return h("div", { class: "stat", "data-testid": testid ? `stat-${testid}` : undefined }, h("div", { class: "card-label" }, label), h("div", { class: "stat-value" }, value), sub ? h("div", { class: "card-sub" }, sub) : null);
 }
 
-/** One strip per clip: ticks at the sampled frame indices, and the indices as text. */
-function framesView(frames) {
+/** One strip per clip: its middle frame as a thumbnail, ticks at the sampled frame indices, the indices as text. */
+function framesView(frames, thumbs) {
   const clips = frames.map((c) => (Array.isArray(c) ? c : [c]));
   const max = Math.max(1, ...clips.flat()) + 1;
   return h("div", { class: "frames", "data-testid": "frames" },
     h("h3", {}, "Sampled frames"),
+    thumbs.length
+      ? h("div", { class: "thumbs", "data-testid": "thumbs" }, thumbs.map((src, i) => h("figure", {},
+        h("img", { src, alt: `clip ${i + 1}, frame ${clips[i][Math.floor(clips[i].length / 2)]}`, width: 96 }),
+        h("figcaption", {}, `clip ${i + 1} · f${clips[i][Math.floor(clips[i].length / 2)]}`))))
+      : null,
     h("ol", { class: "frame-strips" }, clips.map((c, i) => h("li", {},
       h("span", { class: "strip-label" }, `clip ${i + 1}`),
       h("span", { class: "strip", "aria-hidden": "true" }, c.map((f) => h("span", { class: "tick", style: { left: `${(f / max) * 100}%` } }))),

@@ -40,6 +40,12 @@ def _predict_checks(c: TestClient, dataset: dict[str, Any], model_id: int) -> No
     body = r.json()
     assert body["model"] == model_id and len(body["top_k"]) == 2 and body["clips"] >= 1
     assert {t["label"] for t in body["top_k"]} <= set(dataset["classes"]) and body["latency_ms"] > 0
+    assert body["thumbnails"] == []  # opt-in
+    with_thumbs = c.post("/predict", files={"file": (video.name, video.read_bytes(), "video/x-msvideo")},
+                         data={"thumbnails": "true"})
+    assert with_thumbs.status_code == 200, with_thumbs.text
+    thumbs = with_thumbs.json()["thumbnails"]
+    assert len(thumbs) == len(body["frames_sampled"]) and all(t.startswith("data:image/png;base64,") for t in thumbs)
     again = c.post("/predict", params={"model": model_id},
                    files={"file": ("x.bin", video.read_bytes(), "application/octet-stream")})
     assert again.status_code == 200  # the client's name and type are ignored; the bytes decide

@@ -189,6 +189,9 @@ def test_predict_top5(page: Any, demo: dict[str, Any], shots: Any) -> None:
     assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 100.5
     assert "ms" in page.locator("[data-testid=stat-latency]").inner_text()
     assert page.locator("[data-testid=frames] .tick").count() > 0
+    thumbs = page.locator("[data-testid=thumbs] img")
+    assert thumbs.count() == len(page.locator("[data-testid=frames] .frame-strips li").all())
+    assert thumbs.first.evaluate("img => img.complete && img.naturalWidth > 0")
     shots(page, "10-predict")
 
 
