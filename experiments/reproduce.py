@@ -51,6 +51,7 @@ class Preset:
     retrieval_clips: int
     test_clips: int
     workers: int
+    teacher_epochs: int | None = None  # None: the same budget as students; KD practice gives teachers more
     retrieval_every: int = 1  # epochs between retrieval evaluations (the convergence curve's resolution)
 
 
@@ -112,7 +113,8 @@ def pretrain_config(spec: RunSpec, preset: Preset, data_root: Path, out: Path) -
         "model": {"backbone": spec.backbone, "width": preset.width},
         "contrast": {"negatives": preset.negatives},
         "distill": distill,
-        "optim": {"batch_size": preset.batch, "epochs": preset.epochs, "lr": preset.lr, "scheduler": "none"},
+        "optim": {"batch_size": preset.batch, "lr": preset.lr, "scheduler": "none",
+                  "epochs": preset.teacher_epochs if spec.role == "teacher" and preset.teacher_epochs else preset.epochs},
         "runtime": {"seed": spec.seed, "retrieval_every": preset.retrieval_every, "log_every": 50},
         "eval": {"retrieval_clips": preset.retrieval_clips},
     })
@@ -305,10 +307,11 @@ def estimate_gpu_hours(specs: list[RunSpec], preset: Preset, train_videos: int, 
     for s in specs:
         n = max(1, round(train_videos * s.fraction))
         g = GMACS_PER_CLIP[s.backbone]
-        total += seconds_for(preset.epochs * n * 3, g, 3.0)  # three clips per tuple
+        epochs = preset.teacher_epochs if s.role == "teacher" and preset.teacher_epochs else preset.epochs
+        total += seconds_for(epochs * n * 3, g, 3.0)  # three clips per tuple
         if s.role == "student" and s.teacher:
-            total += seconds_for(preset.epochs * n * 3, GMACS_PER_CLIP[by_name[s.teacher].backbone], 1.0)
-        evals = max(1, preset.epochs // preset.retrieval_every)
+            total += seconds_for(epochs * n * 3, GMACS_PER_CLIP[by_name[s.teacher].backbone], 1.0)
+        evals = max(1, epochs // preset.retrieval_every)
         total += seconds_for(evals * (n + test_videos) * preset.retrieval_clips, g, 1.0)
         total += seconds_for(preset.ft_epochs * train_videos, g, 3.0) + seconds_for(test_videos * preset.test_clips, g, 1.0)
     return total / 3600
@@ -323,13 +326,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=None, help="default: 3 for pair, 2 for full")
     parser.add_argument("--pair", default="r3d,r3d", help="teacher,student for the pair grid and the data-fraction rows")
     parser.add_argument("--epochs", type=int, help="override the preset's epochs (pretraining)")
+    parser.add_argument("--teacher-epochs", type=int, help="teachers' epochs (default: the preset's; students and baselines always share one budget)")
     parser.add_argument("--ft-epochs", type=int)
     parser.add_argument("--no-finetune", action="store_true")
     parser.add_argument("--estimate-only", action="store_true", help="print the GPU-hours estimate and exit")
     args = parser.parse_args()
 
     preset = PRESETS[args.preset]
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("ft_epochs", args.ft_epochs)) if v}
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("ft_epochs", args.ft_epochs), ("teacher_epochs", args.teacher_epochs)) if v}
     preset = Preset(**{**asdict(preset), **overrides})
     seeds = args.seeds or (3 if args.grid == "pair" else 2)
     pair = tuple(args.pair.split(","))
@@ -357,7 +361,8 @@ def main() -> None:
         if not (data_root / "splits" / "classInd.txt").is_file():
             generate_dataset(data_root, classes=6, videos_per_class=16, frames=48, width=64, height=48, seed=0)
     protocol = (f"{'synthetic 6-class set (ml.synthetic, 16 videos/class, whole groups held out)' if args.data_root is None else data_root}; "
-                f"split 1; {preset.epochs} pretraining epochs for every run (teacher, KD student, baseline), batch {preset.batch}, "
+                f"split 1; {preset.epochs} pretraining epochs for every KD student and no-KD baseline, "
+                f"{preset.teacher_epochs or preset.epochs} for teachers, batch {preset.batch}, "
                 f"lr {preset.lr}, K={preset.negatives}; clips {preset.clip['frames']}x{preset.clip['crop']}^2, width {preset.width}; "
                 f"retrieval: test queries vs train gallery, {preset.retrieval_clips} clips/video, top-1; "
                 f"fine-tune: {preset.ft_epochs} epochs, video-level top-1 over {preset.test_clips} clips; KD: pretext logits, T=4, α=1")
