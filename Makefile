@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test test-fast bench demo-cli
+.PHONY: install run test test-fast lint bench demo-cli
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow and not browser"
+
+# type checking (pyproject.toml [tool.mypy]: strict for api/ and persistence/); not part of `make test`
+lint: install
+	$(PY) -m mypy --version >/dev/null 2>&1 || $(PY) -m pip install -q 'mypy>=1.10'
+	$(PY) -m mypy
 
 bench: install
 	$(PY) bench/train_throughput.py

@@ -30,7 +30,7 @@ def _json(value: Any) -> Any:
 def clip_presets() -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for name in ("default", "tiny"):
-        spec = clip_dict(JobCreate(kind="pretrain", dataset_id=0, clip=name))  # type: ignore[arg-type]
+        spec = clip_dict(JobCreate(kind="pretrain", dataset_id=0, clip=name))
         assert spec is not None
         out[name] = {"frames": spec["frames"], "crop": spec["crop"]}
     return out

@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings(**overrides)
     settings.ensure_dirs()
     upgrade(settings.database_url)
     log.info("database %s, broker %s, artifacts %s", settings.database_url, settings.broker_url, settings.artifacts)

@@ -78,7 +78,7 @@ def runs(session: Session, exp: Experiment) -> list[ExperimentRun]:
         curve = retrieval_curve(job)
         ft = tuned.get(job.id)
         out.append(ExperimentRun(
-            job_id=job.id, name=job.name, role=role.role, kind=job.kind,  # type: ignore[arg-type]
+            job_id=job.id, name=job.name, role=role.role, kind=job.kind,
             backbone=role.backbone, teacher_backbone=role.teacher_backbone,
             teacher_job_id=job.parent_id if role.role == "student" else None, fraction=role.fraction,
             seed=role.seed, status=job.status.value, error=job.error, retrieval_top1=final_retrieval(job),

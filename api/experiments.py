@@ -5,6 +5,7 @@
       [--width 0.125 --clip tiny --epochs 12 --batch-size 8 --lr 0.01 --finetune-epochs 12 ...]
   python -m api.experiments show --url http://127.0.0.1:8000 ID
   python -m api.experiments list --url http://127.0.0.1:8000
+  python -m api.experiments cancel --url http://127.0.0.1:8000 ID
 
 Prints the experiment as JSON (``show --table`` prints the summary table); exits 1 with the server's
 message when a request fails.
@@ -116,6 +117,9 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("id", type=int)
     show.add_argument("--table", action="store_true", help="a tab-separated summary instead of JSON")
     sub.add_parser("list", parents=[common], help="GET /experiments")
+    cancel = sub.add_parser("cancel", parents=[common], help="cancel every unfinished job "
+                                                             "(POST /experiments/ID/cancel)")
+    cancel.add_argument("id", type=int)
     return p
 
 
@@ -131,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.table:
                 sys.stdout.write(table(out) + "\n")
                 return 0
+        elif args.command == "cancel":
+            out = call(args.url, "POST", f"/experiments/{args.id}/cancel", token=args.token)
         else:
             out = call(args.url, "GET", "/experiments", token=args.token)
     except ApiCallError as exc:

@@ -18,7 +18,7 @@ from fastapi import HTTPException, status
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from api.schemas import ExperimentCreate, JobCreate
+from api.schemas import ExperimentCreate, ExperimentPlan, JobCreate
 from api.submit import create_job
 from persistence import repo
 from persistence.models import Experiment, Job
@@ -109,16 +109,29 @@ def _label(run: PlannedRun) -> str:
     return f"{run.role} {run.backbone}{pct} s{run.seed}"
 
 
+def check_pair(body: ExperimentCreate) -> None:
+    """The full grid's fraction rows use the pair, so its backbones must be in the grid."""
+    if body.grid == "full" and not set(body.pair) <= set(body.backbones):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
+            {"loc": ["body", "pair"], "msg": f"pair {list(body.pair)} must be among backbones {body.backbones} "
+                                             "for the full grid", "type": "value_error"}])
+
+
+def plan_counts(body: ExperimentCreate) -> ExperimentPlan:
+    """The jobs ``create_experiment`` would write, per role (every pretraining run has a fine-tune)."""
+    check_pair(body)
+    runs = plan(body)
+    roles = {role: sum(r.role == role for r in runs) for role in ("teacher", "student", "baseline")}
+    return ExperimentPlan(jobs=2 * len(runs), roles={**roles, "finetune": len(runs)})
+
+
 def create_experiment(session: Session, body: ExperimentCreate, *, settings: Settings) -> tuple[Experiment, list[Job]]:
     """Write the experiment and all its jobs (queued or waiting); the caller commits, then enqueues the queued."""
     if repo.get_dataset(session, body.dataset_id) is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
             {"loc": ["body", "dataset_id"], "msg": f"dataset {body.dataset_id} does not exist; GET /datasets lists "
                                                    "them", "type": "value_error"}])
-    if body.grid == "full" and not set(body.pair) <= set(body.backbones):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
-            {"loc": ["body", "pair"], "msg": f"pair {list(body.pair)} must be among backbones {body.backbones} "
-                                             "for the full grid", "type": "value_error"}])
+    check_pair(body)
     name = body.name or f"{body.grid} grid"
     exp = repo.create_experiment(session, name=name, dataset_id=body.dataset_id, grid=body.grid,
                                  request=body.model_dump(mode="json", exclude_none=True))

@@ -207,6 +207,10 @@ class DemoPublic(BaseModel):
 ExperimentRole = Literal["teacher", "student", "baseline", "finetune"]
 
 
+def _grid_backbones() -> list[BackboneName]:
+    return ["r3d", "c3d", "r21d"]
+
+
 class ExperimentCreate(BaseModel):
     """A research grid as jobs. Every pretraining run (teacher, KD student, no-KD baseline) shares one budget;
     unset budget fields keep the JobCreate/ml defaults. Retrieval is evaluated every epoch."""
@@ -220,14 +224,16 @@ class ExperimentCreate(BaseModel):
     dataset_id: int = Field(description="GET /datasets lists them")
     grid: Literal["pair", "full"] = Field("pair", description="pair: one teacher -> KD student + no-KD baseline; "
                                           "full: teachers x students over backbones, baselines, data fractions")
-    backbones: list[BackboneName] = Field(default_factory=lambda: ["r3d", "c3d", "r21d"], min_length=1,
-                                          description="full grid: teachers, students and baselines")
+    backbones: list[BackboneName] = Field(default_factory=_grid_backbones, min_length=1,
+                                          description="full grid: teachers, students and baselines",
+                                          json_schema_extra={"default": ["r3d", "c3d", "r21d"]})
     pair: tuple[BackboneName, BackboneName] = Field(("r3d", "r3d"), description="(teacher, student) of the pair "
                                                     "grid and of the data-fraction rows")
     fractions: list[float] | None = Field(None, min_length=1, description="data fractions for the pair's student "
                                           "and baseline; default full: 1, .5, .25, .02; pair: 1")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=10,
-                             description="each seed repeats the grid; baselines train with seed + 1000")
+                             description="each seed repeats the grid; baselines train with seed + 1000",
+                             json_schema_extra={"default": [0]})
     # the shared budget (as in JobCreate)
     width: float | None = None
     modality: Literal["res", "rgb"] | None = None
@@ -278,6 +284,13 @@ class ExperimentCreate(BaseModel):
         if self.fractions is not None:
             return sorted(set(self.fractions), reverse=True)
         return [1.0, 0.5, 0.25, 0.02] if self.grid == "full" else [1.0]
+
+
+class ExperimentPlan(BaseModel):
+    """What POST /experiments would submit for a request, without writing anything."""
+
+    jobs: int = Field(description="pretraining runs and their fine-tunes")
+    roles: dict[str, int] = Field(description="jobs per role: teacher, student, baseline, finetune")
 
 
 class ExperimentRun(BaseModel):

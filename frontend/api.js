@@ -168,6 +168,10 @@ export const listExperiments = (params = {}, opts = {}) => get("/experiments", {
 /** -> {id, name, status, counts, request, runs: [{job_id, role, backbone, teacher_backbone, fraction, seed, ...}]} */
 export const getExperiment = (id, opts) => get(`/experiments/${id}`, opts);
 export const createExperiment = (body) => post("/experiments", body);
+/** -> {jobs, roles: {teacher, student, baseline, finetune}}: what createExperiment would submit (nothing written) */
+export const planExperiment = (body, opts = {}) => post("/experiments/plan", body, opts);
+/** Cancels every unfinished job of the experiment -> the experiment (running jobs stop within a step or two). */
+export const cancelExperiment = (id) => post(`/experiments/${id}/cancel`);
 
 // ---- models and prediction ----
 export const listModels = (opts) => get("/models", opts);

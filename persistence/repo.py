@@ -11,14 +11,14 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from persistence.base import utcnow
 from persistence.models import ApiToken, Dataset, Experiment, ExperimentJob, Job, Metric, Worker
-from persistence.status import JobStatus, check_transition, sources_for
+from persistence.status import TERMINAL, JobStatus, check_transition, sources_for
 
 # ---------------------------------------------------------------- datasets
 
@@ -284,6 +284,18 @@ def experiment_jobs(session: Session, experiment_id: int) -> list[tuple[Experime
     return [(e, j) for e, j in rows.tuples()]
 
 
+def cancel_experiment(session: Session, experiment_id: int) -> dict[int, JobStatus | None]:
+    """``request_cancel`` for every unfinished job of the experiment; returns {job id: its status now}.
+
+    Latest job first: a job's dependents (students, fine-tunes) were created after it, so they are cancelled
+    before it and a job that completes meanwhile finds no waiting successor to release.
+    """
+    ids = session.scalars(select(Job.id).join(ExperimentJob, ExperimentJob.job_id == Job.id)
+                          .where(ExperimentJob.experiment_id == experiment_id, Job.status.not_in(TERMINAL))
+                          .order_by(Job.id.desc())).all()
+    return {job_id: request_cancel(session, job_id) for job_id in ids}
+
+
 def experiment_status_counts(session: Session, experiment_ids: Sequence[int]) -> dict[int, dict[str, int]]:
     """{experiment id: {job status: count}} in one query."""
     out: dict[int, dict[str, int]] = {i: {} for i in experiment_ids}
@@ -304,7 +316,7 @@ def experiment_status_counts(session: Session, experiment_ids: Sequence[int]) ->
 def add_metrics(session: Session, job_id: int, rows: Sequence[dict[str, Any]]) -> None:
     """Bulk insert ``{name, step, epoch, value, time}`` rows."""
     if rows:
-        session.execute(Metric.__table__.insert(), [{"job_id": job_id, **r} for r in rows])
+        session.execute(cast(Table, Metric.__table__).insert(), [{"job_id": job_id, **r} for r in rows])
 
 
 def metric_names(session: Session, job_id: int) -> list[str]:

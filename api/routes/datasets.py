@@ -23,8 +23,13 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda o: dataclasses.asdict(o) if dataclasses.is_dataclass(o)
-                                 else (o.model_dump(mode="json") if hasattr(o, "model_dump") else str(o))))
+    return json.loads(json.dumps(value, default=_encode))
+
+
+def _encode(o: Any) -> Any:
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        return dataclasses.asdict(o)
+    return o.model_dump(mode="json") if hasattr(o, "model_dump") else str(o)
 
 
 def _problem(p: Any) -> dict[str, Any]:

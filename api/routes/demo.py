@@ -34,11 +34,11 @@ def demo_requests(body: DemoCreate, dataset_id: int) -> list[JobCreate]:
                   data_workers=0, max_steps_per_epoch=body.max_steps_per_epoch, test_clips=2)
     pcl = dict(nce_negatives=32, retrieval=True)
     return [
-        JobCreate(kind="pretrain", name="demo teacher", backbone="r3d", **pcl, **common),  # type: ignore[arg-type]
+        JobCreate(kind="pretrain", name="demo teacher", backbone="r3d", **pcl, **common),
         JobCreate(kind="distill", name="demo student", backbone="r3d", teacher_job_id=0, alpha=1.0,
-                  temperature=4.0, distill_target="pretext", **pcl, **common),  # type: ignore[arg-type]
+                  temperature=4.0, distill_target="pretext", **pcl, **common),
         JobCreate(kind="finetune", name="demo classifier", source_job_id=0, val_videos=4, lr=1e-3,
-                  **common),  # type: ignore[arg-type]
+                  **common),
     ]
 
 

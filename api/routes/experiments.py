@@ -6,12 +6,14 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy.orm import Session
 
 from api.deps import EnqueuerDep, SessionDep, SettingsDep, TokenDep
 from api.experiment_view import experiment_public, summary
-from api.grid import create_experiment
-from api.schemas import ExperimentCreate, ExperimentPublic, ExperimentSummary, Page
+from api.grid import create_experiment, plan_counts
+from api.schemas import ExperimentCreate, ExperimentPlan, ExperimentPublic, ExperimentSummary, Page
 from persistence import repo
+from persistence.models import Experiment
 from persistence.status import JobStatus
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
@@ -46,6 +48,12 @@ def create(body: ExperimentCreate, session: SessionDep, settings: SettingsDep, e
     return experiment_public(session, exp)
 
 
+@router.post("/plan", response_model=ExperimentPlan, operation_id="experiments-plan")
+def plan(body: ExperimentCreate) -> ExperimentPlan:
+    """How many jobs POST /experiments would submit for this body (validated the same way; nothing is written)."""
+    return plan_counts(body)
+
+
 @router.get("", response_model=Page[ExperimentSummary], operation_id="experiments-list")
 def list_(session: SessionDep, offset: Annotated[int, Query(ge=0)] = 0,
           limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Page[ExperimentSummary]:
@@ -54,10 +62,31 @@ def list_(session: SessionDep, offset: Annotated[int, Query(ge=0)] = 0,
     return Page[ExperimentSummary](data=[summary(e, counts[e.id]) for e in rows], count=count)
 
 
-@router.get("/{experiment_id}", response_model=ExperimentPublic, operation_id="experiments-get")
-def get(experiment_id: int, session: SessionDep) -> ExperimentPublic:
+def get_experiment_or_404(session: Session, experiment_id: int) -> Experiment:
     exp = repo.get_experiment(session, experiment_id)
     if exp is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             detail=f"experiment {experiment_id} not found; GET /experiments lists them")
+    return exp
+
+
+@router.get("/{experiment_id}", response_model=ExperimentPublic, operation_id="experiments-get")
+def get(experiment_id: int, session: SessionDep) -> ExperimentPublic:
+    return experiment_public(session, get_experiment_or_404(session, experiment_id))
+
+
+@router.post("/{experiment_id}/cancel", response_model=ExperimentPublic, operation_id="experiments-cancel")
+def cancel(experiment_id: int, session: SessionDep, _: TokenDep) -> ExperimentPublic:
+    """Cancel every unfinished job of the experiment, as POST /jobs/{id}/cancel does: queued and waiting jobs
+    now; running ones checkpoint and stop within a step or two (their status turns cancelled then)."""
+    exp = get_experiment_or_404(session, experiment_id)
+    changed = repo.cancel_experiment(session, exp.id)
+    if not changed:
+        counts = repo.experiment_status_counts(session, [exp.id])[exp.id]
+        done = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail=f"experiment {experiment_id} has no unfinished jobs ({done}); POST "
+                                   "/jobs/ID/resume runs a cancelled or failed job again")
+    session.commit()
+    log.info("experiment %d: cancel requested for jobs %s", exp.id, sorted(changed))
     return experiment_public(session, exp)

@@ -95,7 +95,7 @@ async def _run_limited(request: Request, fn: Any, *, timeout: float) -> dict[str
     loop = asyncio.get_running_loop()
     future = loop.run_in_executor(request.app.state.predict_pool, fn)
     try:
-        return await asyncio.wait_for(future, timeout=timeout)  # type: ignore[no-any-return]
+        return await asyncio.wait_for(future, timeout=timeout)
     except asyncio.TimeoutError:
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
                             detail=f"decoding and classifying took over {timeout:g}s (PREDICT_TIMEOUT_S); "

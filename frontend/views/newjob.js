@@ -6,7 +6,7 @@ import * as api from "../api.js";
 import { h, clear, toast, errorBox } from "../ui.js";
 import { KINDS, KIND_LABEL, jobLabel, demoButton } from "./common.js";
 
-const BACKBONES = ["r3d", "c3d", "r21d", "r3d18"];
+export const BACKBONES = ["r3d", "c3d", "r21d", "r3d18"];
 
 // The defaults per kind come from the server (GET /jobs/defaults, resolved from ml/config.py) and are shown as
 // placeholders: an empty field keeps them.
@@ -80,7 +80,7 @@ const SECTIONS = [
   ["advanced", "Advanced"],
 ];
 
-const ENUMS = {
+export const ENUMS = {
   backbone: BACKBONES,
   clip: ["default", "tiny"],
   distill_target: ["pretext", "contrastive", "both"],

@@ -251,7 +251,8 @@ class TrainingLoop:
             self.scheduler.step()
         self.epoch, self.batches_done, self.meter = epoch_no, 0, _EpochMeter()
         self.history.append({"epoch": float(epoch_no), **metrics})
-        self.callback.on_epoch(epoch=epoch_no, metrics=metrics)
+        # Durable first, reported second: whoever sees "epoch N done" can resume from epoch N.
         if epoch_no % self.runtime_cfg.checkpoint_every == 0 or last:
             self.save()
+        self.callback.on_epoch(epoch=epoch_no, metrics=metrics)
 

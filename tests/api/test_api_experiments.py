@@ -13,6 +13,10 @@ from api.experiments import parser, submit_body
 from api.grid import plan
 from api.main import create_app
 from api.schemas import ExperimentCreate
+from persistence import repo
+from persistence.session import make_engine, make_sessionmaker
+from persistence.settings import Settings
+from persistence.status import JobStatus
 from service_helpers import WorkerProcess, make_settings, wait_for
 
 TINY = {"grid": "pair", "width": 0.125, "clip": "tiny", "epochs": 1, "batch_size": 4, "max_steps_per_epoch": 2,
@@ -75,6 +79,38 @@ def test_experiment_errors_name_the_field(client: TestClient, dataset: dict[str,
     assert r.json()["detail"][0]["loc"][:2] == ["body", field]
     assert client.get("/experiments").json()["count"] == 0  # nothing half-written
     assert client.get("/experiments/12345").status_code == 404
+
+
+def test_cancel_experiment(client: TestClient, settings: Settings, dataset: dict[str, Any]) -> None:
+    """Queued and waiting jobs are cancelled at once; a running one gets the cooperative flag (the worker stops it
+    within a step or two); a second cancel once all are finished is a 409; an unknown id a 404."""
+    exp = client.post("/experiments", json={**TINY, "dataset_id": dataset["id"]}).json()
+    teacher = next(r["job_id"] for r in exp["runs"] if r["role"] == "teacher")
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    with sessions() as s:  # a worker has taken the teacher
+        assert repo.claim_job(s, teacher, worker="w@test", code_version=None)
+        s.commit()
+
+    r = client.post(f"/experiments/{exp['id']}/cancel")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["counts"] == {"running": 1, "cancelled": 5} and out["status"] == "running"
+    t = client.get(f"/jobs/{teacher}").json()
+    assert t["status"] == "running" and t["cancel_requested"] is True
+    for run in out["runs"]:
+        assert run["finetune_status"] == "cancelled"
+        if run["job_id"] != teacher:
+            assert run["status"] == "cancelled" and run["error"] == "cancelled before it started"
+
+    with sessions() as s:  # the worker sees the flag and stops
+        assert repo.transition(s, teacher, to=JobStatus.CANCELLED, expected=[JobStatus.RUNNING])
+        s.commit()
+    assert client.get(f"/experiments/{exp['id']}").json()["status"] == "cancelled"
+    again = client.post(f"/experiments/{exp['id']}/cancel")
+    assert again.status_code == 409 and "6 cancelled" in again.json()["detail"]
+    missing = client.post("/experiments/999/cancel")
+    assert missing.status_code == 404 and "GET /experiments" in missing.json()["detail"]
+    assert parser().parse_args(["cancel", str(exp["id"])]).id == exp["id"]
 
 
 def test_cli_submit_body() -> None:
