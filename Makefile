@@ -24,7 +24,7 @@ test-fast: install
 
 # type checking (pyproject.toml [tool.mypy]: strict for api/ and persistence/); not part of `make test`
 lint: install
-	$(PY) -m mypy --version >/dev/null 2>&1 || $(PY) -m pip install -q 'mypy>=1.10'
+	$(PY) -m mypy --version >/dev/null 2>&1 || $(PY) -m pip install -q -e '.[lint]'
 	$(PY) -m mypy
 
 bench: install

@@ -1,12 +1,13 @@
 // #/compare?ids=1,2,3&metric=epoch/pretext_acc&ref=1 — overlay runs on one metric, final numbers,
 // epochs to reach the reference (teacher) accuracy, PNG and CSV export.
 // #/compare?experiment=ID — the experiment's runs (teacher vs KD student vs no-KD baseline) on retrieval top-1,
-// with its summary table (final retrieval top-1, fine-tuned top-1, epochs to reach the teacher's).
+// with its summary table (final retrieval top-1, fine-tuned top-1, epochs to reach the teacher's) and a button
+// that cancels its unfinished jobs.
 
 import * as api from "../api.js";
 import * as charts from "../charts.js";
 import { replaceQuery } from "../app.js";
-import { h, clear, statusBadge, fmtNumber, fmtPct, errorBox, emptyState, nextId, saveBlob, debounce } from "../ui.js";
+import { h, clear, statusBadge, fmtNumber, fmtPct, errorBox, emptyState, nextId, saveBlob, debounce, toast } from "../ui.js";
 import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, pickCurveMetric } from "./common.js";
 import { loadPrefs, savePrefs } from "./job.js";
 import { countsText } from "./experiments.js";
@@ -35,10 +36,26 @@ export async function render(root, { query }) {
 
   const title = h("h1", {}, "Compare runs");
   const lede = h("p", { class: "lede" }, "Overlay teachers, students and baselines on one metric.");
-  root.append(h("div", { class: "page-head" }, h("div", {}, title, lede)));
+  const cancelBtn = h("button", { class: "btn btn-danger", type: "button", hidden: true, "data-testid": "cancel-experiment", onclick: cancelExperiment }, "Cancel experiment");
+  root.append(h("div", { class: "page-head" }, h("div", {}, title, lede), h("div", { class: "actions" }, cancelBtn)));
+
+  async function cancelExperiment() {
+    cancelBtn.disabled = true;
+    try {
+      setExperiment(await api.cancelExperiment(experimentId));
+      toast(`Experiment #${experimentId}: its unfinished jobs are cancelled (running ones stop within a step or two).`, { kind: "success" });
+      load();
+    } catch (err) {
+      toast(`Cancel failed: ${err.message}`, { kind: "error", timeout: 8000 });
+    } finally {
+      cancelBtn.disabled = false;
+    }
+  }
 
   function setExperiment(exp) {
     experiment = exp;
+    cancelBtn.hidden = !["queued", "running"].includes(exp.status);
+    cancelBtn.setAttribute("aria-label", `Cancel experiment #${exp.id}`);
     runs.clear();
     for (const r of exp.runs) runs.set(r.job_id, r);
     title.textContent = `Experiment #${exp.id}: ${exp.name}`;
@@ -67,6 +84,7 @@ export async function render(root, { query }) {
   const pickerList = h("div", { class: "run-list" });
   picker.append(pickerList);
   const candidates = all.filter((j) => j.kind !== "evaluate");
+  const badges = new Map(); // job id -> the picker's status badge, kept current as jobs are re-read
   if (!candidates.length) {
     root.append(emptyState("Nothing to compare yet.", "Start a teacher and a student, then come back.", h("a", { class: "btn btn-primary", href: "#/jobs/new" }, "New job")));
     return;
@@ -80,7 +98,7 @@ export async function render(root, { query }) {
         sync();
         load();
       } }),
-      h("label", { for: cid }, runs.has(j.id) ? `#${j.id} ${runLabel(runs.get(j.id))}` : jobLabel(j), " ", statusBadge(j.status))));
+      h("label", { for: cid }, runs.has(j.id) ? `#${j.id} ${runLabel(runs.get(j.id))}` : jobLabel(j), " ", badges.set(j.id, h("span", {}, statusBadge(j.status))).get(j.id))));
   }
 
   // ---------- controls ----------
@@ -282,6 +300,7 @@ export async function render(root, { query }) {
       clear(chartEl, errorBox(err));
     }
     renderTable(refFinal);
+    for (const [id, el] of badges) if (jobs.has(id)) clear(el, statusBadge(jobs.get(id).status));
     if (experiment) renderExperiment();
   }
 

@@ -1,8 +1,10 @@
-// #/experiments: research grids submitted as jobs (POST /experiments or python -m api.experiments submit);
-// each links to its Compare page (#/compare?experiment=ID).
+// #/experiments: research grids submitted as jobs (the New experiment form, POST /experiments or
+// python -m api.experiments submit); each links to its Compare page (#/compare?experiment=ID).
+// #/experiments?new=1 opens the form.
 
 import * as api from "../api.js";
-import { h, clear, statusBadge, fmtAgo, errorBox, emptyState, isActive } from "../ui.js";
+import { h, clear, statusBadge, fmtAgo, errorBox, emptyState, isActive, spinner } from "../ui.js";
+import { experimentForm } from "./newexperiment.js";
 
 const ORDER = ["completed", "running", "queued", "waiting", "failed", "cancelled"];
 
@@ -10,21 +12,47 @@ export function countsText(counts) {
   return ORDER.filter((s) => counts?.[s]).map((s) => `${counts[s]} ${s}`).join(" · ") || "no jobs";
 }
 
-export async function render(root) {
+export async function render(root, { query }) {
   let timer = null;
   let stopped = false;
+  let fresh = null; // the id of the experiment just submitted from the form
+  const panel = h("section", { class: "panel", id: "new-experiment", hidden: true, "aria-labelledby": "new-experiment-title" },
+    h("h2", { id: "new-experiment-title" }, "New experiment"));
+  const formSlot = h("div");
+  panel.append(formSlot);
+  const toggle = h("button", { class: "btn btn-primary", type: "button", "aria-expanded": "false", "aria-controls": "new-experiment", onclick: () => open(panel.hidden) }, "New experiment");
   root.append(h("div", { class: "page-head" },
     h("div", {}, h("h1", {}, "Experiments"),
       h("p", { class: "lede" }, "Research grids submitted as jobs: teachers, KD students and no-KD baselines on one budget, each fine-tuned."),
-      h("p", { class: "hint" }, "Submit one with ", h("code", {}, "python -m api.experiments submit --dataset-id N --grid full"), " or ", h("code", {}, "POST /experiments"), "."))));
+      h("p", { class: "hint" }, "Submit one here, with ", h("code", {}, "python -m api.experiments submit --dataset-id N --grid full"), " or ", h("code", {}, "POST /experiments"), ".")),
+    h("div", { class: "actions" }, toggle)), panel);
   const wrap = h("div", { class: "table-wrap" }, h("div", { class: "loading", role: "status" }, "Loading experiments…"));
   root.append(wrap);
+
+  let formLoaded = false;
+  async function open(show) {
+    panel.hidden = !show;
+    toggle.setAttribute("aria-expanded", String(show));
+    if (!show || formLoaded) return;
+    formLoaded = true;
+    clear(formSlot, spinner("Loading the form…"));
+    try {
+      clear(formSlot, await experimentForm({ onCreated: (exp) => {
+        fresh = exp.id;
+        open(false);
+        refresh();
+      } }));
+    } catch (err) {
+      formLoaded = false;
+      clear(formSlot, errorBox(err));
+    }
+  }
 
   function table(rows) {
     return h("table", { class: "table experiments-table", "data-testid": "experiments-table" },
       h("caption", { class: "sr-only" }, "Experiments"),
       h("thead", {}, h("tr", {}, ["ID", "Name", "Grid", "Dataset", "Status", "Jobs", "Created", ""].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, rows.map((e) => h("tr", { "data-experiment-id": e.id },
+      h("tbody", {}, rows.map((e) => h("tr", { "data-experiment-id": e.id, class: e.id === fresh ? "is-new" : undefined },
         h("td", { class: "col-id" }, `#${e.id}`),
         h("td", {}, h("a", { href: `#/compare?experiment=${e.id}` }, e.name)),
         h("td", {}, e.grid),
@@ -50,6 +78,7 @@ export async function render(root) {
     timer = setTimeout(refresh, active ? 5000 : 30000);
   }
 
+  if (query?.get("new")) open(true);
   await refresh();
   return () => {
     stopped = true;

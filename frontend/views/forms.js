@@ -37,7 +37,7 @@ export function simpleForm({ id, fields, submitLabel, onSubmit, className = "", 
   }
   const formError = h("div", { "aria-live": "assertive" });
   const submit = h("button", { class: "btn btn-primary", type: "submit" }, submitLabel);
-  form.append(grid, sections.map(([sid, title]) => h("fieldset", { class: "form-section" }, h("legend", {}, title), grids.get(sid))), formError, h("div", { class: "actions" }, submit));
+  form.append(grid, ...sections.map(([sid, title]) => h("fieldset", { class: "form-section" }, h("legend", {}, title), grids.get(sid))), formError, h("div", { class: "actions" }, submit));
 
   function setError(name, msg) {
     const m = map.get(name);

@@ -81,6 +81,17 @@ def test_experiment_errors_name_the_field(client: TestClient, dataset: dict[str,
     assert client.get("/experiments/12345").status_code == 404
 
 
+def test_plan_estimates_the_jobs_without_writing(client: TestClient) -> None:
+    pair = client.post("/experiments/plan", json={**TINY, "dataset_id": 1, "pair": ["r3d", "c3d"]})
+    assert pair.status_code == 200, pair.text
+    assert pair.json() == {"jobs": 6, "roles": {"teacher": 1, "student": 1, "baseline": 1, "finetune": 3}}
+    full = client.post("/experiments/plan", json={"dataset_id": 1, "grid": "full", "seeds": [0, 1]}).json()
+    assert full["jobs"] == 2 * 2 * (3 + 3 + 9 + 2 * 3) and full["roles"]["finetune"] == full["jobs"] // 2
+    bad = client.post("/experiments/plan", json={"dataset_id": 1, "grid": "full", "backbones": ["c3d"]})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "pair"]
+    assert client.get("/experiments").json()["count"] == 0 and client.get("/jobs").json()["count"] == 0
+
+
 def test_cancel_experiment(client: TestClient, settings: Settings, dataset: dict[str, Any]) -> None:
     """Queued and waiting jobs are cancelled at once; a running one gets the cooperative flag (the worker stops it
     within a step or two); a second cancel once all are finished is a 409; an unknown id a 404."""

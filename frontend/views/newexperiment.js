@@ -1,0 +1,142 @@
+// The "New experiment" form of #/experiments: POST /experiments from a dataset, the grid and one shared budget.
+// Empty budget fields keep the defaults shown in grey (GET /jobs/defaults, as on New job); the grid's own defaults
+// and descriptions come from the server's OpenAPI schema. POST /experiments/plan estimates the jobs as it changes.
+
+import * as api from "../api.js";
+import { h, clear, toast, debounce } from "../ui.js";
+import { simpleForm } from "./forms.js";
+import { BACKBONES, ENUMS, shownDefaults } from "./newjob.js";
+
+const SECTIONS = [
+  ["budget", "Pretraining budget (teachers, students and baselines alike)"],
+  ["kd", "Distillation (students)"],
+  ["finetune", "Fine-tune after every pretraining run"],
+  ["runtime", "Runtime"],
+];
+
+// ExperimentCreate field -> label, form type, section, and where its default comes from: [JobCreate kind, field]
+const BUDGET = [
+  ["width", "Width", "number", "budget", ["pretrain", "width"], { hint: "channel multiplier; 0.125 runs on a CPU" }],
+  ["clip", "Clip", "select:clip", "budget", ["pretrain", "clip"]],
+  ["frames", "Frames", "int", "budget", ["pretrain", "frames"]],
+  ["crop", "Crop (px)", "int", "budget", ["pretrain", "crop"]],
+  ["epochs", "Epochs", "int", "budget", ["pretrain", "epochs"]],
+  ["batch_size", "Batch size", "int", "budget", ["pretrain", "batch_size"]],
+  ["lr", "Learning rate", "number", "budget", ["pretrain", "lr"]],
+  ["scheduler", "LR schedule", "select:scheduler", "budget", ["pretrain", "scheduler"]],
+  ["max_steps_per_epoch", "Max steps / epoch", "int", "budget", ["pretrain", "max_steps_per_epoch"], { hint: "cap for quick runs" }],
+  ["momentum", "Momentum", "number", "budget", ["pretrain", "momentum"]],
+  ["weight_decay", "Weight decay", "number", "budget", ["pretrain", "weight_decay"]],
+  ["modality", "Input", "select:modality", "budget", ["pretrain", "modality"]],
+  ["contrast_weight", "Contrastive weight", "number", "budget", ["pretrain", "contrast_weight"]],
+  ["nce_negatives", "NCE negatives", "int", "budget", ["pretrain", "nce_negatives"]],
+  ["nce_temperature", "NCE temperature", "number", "budget", ["pretrain", "nce_temperature"]],
+  ["alpha", "α (KD weight)", "number", "kd", null, { hint: "baselines train with none" }],
+  ["temperature", "Temperature T", "number", "kd", ["distill", "temperature"]],
+  ["distill_target", "Distil", "select:distill_target", "kd", ["distill", "distill_target"]],
+  ["finetune_epochs", "Fine-tune epochs", "int", "finetune", ["finetune", "epochs"]],
+  ["finetune_lr", "Fine-tune learning rate", "number", "finetune", ["finetune", "lr"]],
+  ["finetune_batch_size", "Fine-tune batch size", "int", "finetune", ["finetune", "batch_size"]],
+  ["finetune_mode", "Fine-tune mode", "select:mode", "finetune", ["finetune", "mode"]],
+  ["val_videos", "Validation videos", "int", "finetune", ["finetune", "val_videos"]],
+  ["test_clips", "Test clips / video", "int", "finetune", ["finetune", "test_clips"]],
+  ["device", "Device", "text", "runtime", ["pretrain", "device"]],
+  ["data_workers", "Data loader workers", "int", "runtime", ["pretrain", "data_workers"]],
+  ["max_attempts", "Max attempts", "int", "runtime", ["pretrain", "max_attempts"]],
+];
+
+const FRACTIONS_DEFAULT = { pair: "1", full: "1, 0.5, 0.25, 0.02" };
+
+/** "6 jobs: 1 teacher, 1 KD student, 1 no-KD baseline and 3 fine-tunes" from POST /experiments/plan. */
+export function estimateText({ jobs, roles }) {
+  const n = (k, one, many = `${one}s`) => `${roles[k] || 0} ${roles[k] === 1 ? one : many}`;
+  return `${jobs} jobs: ${n("teacher", "teacher")}, ${n("student", "KD student")}, ${n("baseline", "no-KD baseline")} and ${n("finetune", "fine-tune")}`;
+}
+
+async function loadDefaults() {
+  const [schema, ...kinds] = await Promise.all([
+    api.openapi().then((doc) => doc?.components?.schemas?.ExperimentCreate?.properties || {}).catch(() => ({})),
+    ...["pretrain", "distill", "finetune"].map((k) => api.jobDefaults(k)),
+  ]);
+  return { schema, shown: Object.fromEntries(kinds.map((d) => [d.kind, shownDefaults(d)])) };
+}
+
+function budgetField([name, label, type, section, source, extra = {}], { schema, shown }) {
+  const d = source ? shown[source[0]]?.[source[1]] : schema[name]?.default;
+  const f = { name, label, section, hint: extra.hint };
+  if (!type.startsWith("select:")) return { ...f, type, placeholder: d === undefined ? undefined : String(d) };
+  return { ...f, type: "select", value: "", options: [["", d === undefined ? "default" : `default (${d})`], ...ENUMS[type.slice(7)].map((v) => [v, v])] };
+}
+
+/** The form in a panel; onCreated(experiment) after a successful POST /experiments. */
+export async function experimentForm({ onCreated }) {
+  const [defaults, datasets] = await Promise.all([loadDefaults(), api.listDatasets().then(api.rows)]);
+  if (!datasets.length) {
+    return h("div", { class: "empty" }, h("p", { class: "empty-title" }, "Register a dataset first."),
+      h("p", {}, "An experiment trains every run on one dataset."), h("a", { class: "btn btn-primary", href: "#/datasets" }, "Datasets"));
+  }
+  const { schema } = defaults;
+  const names = schema.backbones?.items?.enum || BACKBONES;
+  const choices = names.map((b) => [b, b]);
+  const pair = schema.pair?.default || ["r3d", "r3d"];
+  const desc = (name) => schema[name]?.description;
+  const grid = schema.grid?.default || "pair";
+  const { form, field, values } = simpleForm({
+    id: "experiment-form",
+    submitLabel: "Start experiment",
+    sections: SECTIONS,
+    fields: [
+      { name: "dataset_id", label: "Dataset", type: "select", required: true, value: datasets[0].id,
+        options: datasets.map((d) => [d.id, `#${d.id} ${d.name || d.path}${d.synthetic ? " (synthetic)" : ""}`]) },
+      { name: "name", label: "Name", type: "text", placeholder: `${grid} grid` },
+      { name: "grid", label: "Grid", type: "select", value: grid, options: [["pair", "pair: teacher → KD student + no-KD baseline"], ["full", "full: every teacher × student"]], hint: desc("grid") },
+      { name: "pair", label: "Pair", type: "selects", parts: [{ label: "Teacher", options: choices, value: pair[0] }, { label: "Student", options: choices, value: pair[1] }], hint: desc("pair") },
+      { name: "backbones", label: "Backbones", type: "checks", options: choices, value: schema.backbones?.default || ["r3d", "c3d", "r21d"], required: true, hint: desc("backbones") },
+      { name: "fractions", label: "Data fractions", type: "list", item: "number", hint: desc("fractions") },
+      { name: "seeds", label: "Seeds", type: "list", item: "int", placeholder: (schema.seeds?.default || [0]).join(", "), hint: desc("seeds") },
+      ...BUDGET.map((b) => budgetField(b, defaults)),
+    ],
+    onSubmit: async (body) => {
+      const exp = await api.createExperiment(request(body));
+      toast(`Experiment #${exp.id} queued: ${exp.jobs} jobs.`, { kind: "success" });
+      onCreated && onCreated(exp);
+    },
+  });
+
+  const estimate = h("p", { class: "estimate", "data-testid": "experiment-estimate", "aria-live": "polite" }, "Estimating…");
+  form.querySelector(".actions").before(estimate);
+  let inflight = null;
+  const refresh = debounce(async () => {
+    applyGrid();
+    inflight?.abort();
+    const ctl = (inflight = new AbortController());
+    try {
+      const plan = await api.planExperiment(request(values()), { signal: ctl.signal });
+      estimate.dataset.jobs = String(plan.jobs);
+      clear(estimate, "This submits ", h("strong", {}, estimateText(plan)), ".");
+    } catch (err) {
+      if (err.name === "AbortError") return;
+      delete estimate.dataset.jobs;
+      clear(estimate, `No estimate yet: ${err.message}`);
+    }
+  }, 250);
+
+  function applyGrid() {
+    const kind = field("grid").controls[0].value;
+    const full = kind === "full";
+    field("backbones").wrap.hidden = !full;
+    field("name").controls[0].placeholder = `${kind} grid`;
+    field("fractions").controls[0].placeholder = FRACTIONS_DEFAULT[full ? "full" : "pair"];
+  }
+
+  form.addEventListener("input", refresh);
+  form.addEventListener("change", refresh);
+  applyGrid();
+  refresh();
+  return form;
+}
+
+/** The form's body as an ExperimentCreate. */
+function request(body) {
+  return { ...body, dataset_id: Number(body.dataset_id) };
+}
