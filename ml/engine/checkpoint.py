@@ -13,6 +13,7 @@ import torch
 from ml.errors import CheckpointError
 
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"  # the epoch with the lowest validation loss (PCL keeps it; fine-tuning tests it)
 FORMAT_VERSION = 1
 
 

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from ml.config import OptimConfig, RuntimeConfig
 from ml.engine.callbacks import Callback
-from ml.engine.checkpoint import CHECKPOINT_NAME, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from ml.engine.checkpoint import BEST_NAME, CHECKPOINT_NAME, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from ml.engine.runtime import Runtime
 from ml.data.loader import VideoLoader, make_loader
 from ml.errors import CheckpointError
@@ -121,10 +121,16 @@ class TrainingLoop:
         self.meter = _EpochMeter()
         self.history: list[dict[str, float]] = []
         self._data_loader: VideoLoader | None = None
+        self.best_value = math.inf  # lowest epoch val_loss so far; best.pt holds that epoch's state
+        self.best_epoch = 0
 
     @property
     def checkpoint_path(self) -> Path:
         return self.out_dir / CHECKPOINT_NAME
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / BEST_NAME
 
     def _batches_in(self, n: int) -> int:
         full = n // self.optim_cfg.batch_size if self.drop_last else math.ceil(n / self.optim_cfg.batch_size)
@@ -132,8 +138,8 @@ class TrainingLoop:
         return min(full, cap) if cap else full
 
     # ---- checkpoints -------------------------------------------------------------------------
-    def save(self) -> Path:
-        payload = {
+    def _payload(self) -> dict[str, Any]:
+        return {
             **self.meta,
             "task": self.task.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -144,9 +150,15 @@ class TrainingLoop:
             "meter": {"sums": self.meter.sums, "count": self.meter.count},
             "history": self.history,
             "rng": capture_rng(),
+            "best": {"value": self.best_value, "epoch": self.best_epoch},
             "saved_at": time.time(),
         }
+
+    def save(self, *, best: bool = False) -> Path:
+        payload = self._payload()
         path = save_checkpoint(self.checkpoint_path, payload)
+        if best:
+            save_checkpoint(self.best_path, payload)
         self.callback.on_checkpoint(path=path, epoch=self.epoch)
         return path
 
@@ -167,6 +179,7 @@ class TrainingLoop:
         self.epoch, self.batches_done, self.global_step = state["epoch"], state["batches_done"], state["global_step"]
         self.meter = _EpochMeter(dict(state["meter"]["sums"]), state["meter"]["count"])
         self.history = list(state.get("history", []))
+        self.best_value, self.best_epoch = state["best"]["value"], state["best"]["epoch"]
         restore_rng(state["rng"])
         self.callback.on_log(
             f"resumed from {self.checkpoint_path}: epoch {self.epoch} complete, {self.batches_done} batches into the next"
@@ -251,8 +264,11 @@ class TrainingLoop:
             self.scheduler.step()
         self.epoch, self.batches_done, self.meter = epoch_no, 0, _EpochMeter()
         self.history.append({"epoch": float(epoch_no), **metrics})
+        improved = metrics.get("val_loss", math.inf) < self.best_value
+        if improved:
+            self.best_value, self.best_epoch = metrics["val_loss"], epoch_no
         # Durable first, reported second: whoever sees "epoch N done" can resume from epoch N.
-        if epoch_no % self.runtime_cfg.checkpoint_every == 0 or last:
-            self.save()
+        if improved or epoch_no % self.runtime_cfg.checkpoint_every == 0 or last:
+            self.save(best=improved)
         self.callback.on_epoch(epoch=epoch_no, metrics=metrics)
 

@@ -31,7 +31,6 @@ from ml.models import build_backbone, build_pcl_net
 from ml.models.pcl_net import PCLNet
 
 RESULTS_NAME = "results.json"
-BEST_NAME = "best.pt"
 
 
 @dataclass
@@ -145,7 +144,8 @@ def _run_pcl(cfg: PretrainConfig, *, out_dir: Path, callback: Callback, should_s
                         workers=workers, checkpoint_meta=meta, callback=callback, should_stop=should_stop)
     fit = loop.fit(resume=resume)
     results: dict[str, Any] = {"kind": cfg.kind, "status": fit.status, "epochs_completed": fit.epochs_completed,
-                               "history": fit.history, "data": _data_summary(index), "config_hash": meta["config_hash"]}
+                               "history": fit.history, "data": _data_summary(index), "config_hash": meta["config_hash"],
+                               "best_val_loss_epoch": loop.best_epoch}
     if fit.status == "completed" and fit.history:
         final = fit.history[-1]
         retrieval = {k.removeprefix("retrieval_"): v for k, v in final.items() if k.startswith("retrieval_top")}
@@ -204,16 +204,11 @@ def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, sho
     train_set = ClipDataset(train_items, index.frame_counts(train_items), cfg.clip, cfg.augment, seed=cfg.runtime.seed, train=True)
     val_set = ClipDataset(val_items, index.frame_counts(val_items), cfg.clip, cfg.augment, seed=cfg.runtime.seed, train=False) if val_items else None
     workers = cfg.data.workers
-    best = {"val_loss": float("inf"), "epoch": 0}
 
     def validate(model: torch.nn.Module) -> dict[str, float]:
         if val_set is None:
             return {}
-        metrics = task.validation_losses(DataLoader(val_set, batch_size=cfg.optim.batch_size, num_workers=workers))
-        if metrics["val_loss"] < best["val_loss"]:
-            best.update(val_loss=metrics["val_loss"], epoch=loop.epoch + 1)
-            save_checkpoint(out_dir / BEST_NAME, {"model": model.state_dict(), "epoch": loop.epoch + 1, **metrics})
-        return metrics
+        return task.validation_losses(DataLoader(val_set, batch_size=cfg.optim.batch_size, num_workers=workers))
 
     task = ClassifierTask(cfg, num_classes=len(index.classes), rt=rt, backbone_state=backbone_state, validate=validate)
     meta = {
@@ -234,15 +229,15 @@ def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, sho
                                "history": fit.history, "labels": index.classes, "data": _data_summary(index),
                                "config_hash": meta["config_hash"]}
     if fit.status == "completed":
-        if (out_dir / BEST_NAME).is_file():
-            task.model.load_state_dict(load_checkpoint(out_dir / BEST_NAME)["model"])
+        if loop.best_epoch:  # test the best-validation-loss epoch, as the reference does
+            task.load_state_dict(load_checkpoint(loop.best_path)["task"])
         test_set = MultiClipDataset(index.test, index.frame_counts(index.test), cfg.clip, cfg.eval.test_clips)
         scores = classify_videos(task.model, test_set, rt=rt, modality=cfg.model.modality, workers=workers) if index.test else {}
         scores["protocol"] = (f"{index.source} test list, {len(index.test)} videos, video-level = logits averaged over "
                               f"{cfg.eval.test_clips} uniform clips, {cfg.clip.frames}x{cfg.clip.crop}^2 centre crop; "
-                              f"{cfg.mode} fine-tune, best-val-loss epoch {best['epoch'] or fit.epochs_completed}")
+                              f"{cfg.mode} fine-tune, best-val-loss epoch {loop.best_epoch or fit.epochs_completed}")
         results["test"] = scores
-        results["best_epoch"] = best["epoch"] or fit.epochs_completed
+        results["best_epoch"] = loop.best_epoch or fit.epochs_completed
         # The served model is the evaluated one (best validation loss), stored in checkpoint.pt.
         state = load_checkpoint(loop.checkpoint_path)
         state["task"] = task.state_dict()

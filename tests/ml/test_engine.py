@@ -157,3 +157,13 @@ def test_png_thumbnails_decode_back_to_the_frame(tmp_path):
     with av.open(str(path)) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
     assert np.array_equal(frame, rgb)
+
+
+def test_best_validation_epoch_is_kept_beside_the_latest(tiny_dataset, tmp_path):
+    result = run(pretrain_config(tiny_dataset, optim={"batch_size": 4, "epochs": 3, "lr": 0.02, "scheduler": "none"}),
+                 out_dir=tmp_path)
+    losses = [h["val_loss"] for h in result.results["history"]]
+    best_epoch = losses.index(min(losses)) + 1
+    assert result.results["best_val_loss_epoch"] == best_epoch
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["epoch"] == best_epoch and best["best"]["epoch"] == best_epoch
