@@ -8,6 +8,7 @@ or value is reported by its dotted path.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -131,11 +132,10 @@ def _cmd_train(kind: str, args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from ml.synthetic import generate_dataset
+    from ml.synthetic import generate_from_args
 
-    summary = generate_dataset(args.root, classes=args.classes, videos_per_class=args.videos_per_class, frames=args.frames,
-                               width=args.width, height=args.height, seed=args.seed)
-    print(json.dumps(summary if isinstance(summary, dict) else getattr(summary, "__dict__", str(summary)), indent=2, default=str))
+    summary = generate_from_args(args)
+    print(json.dumps(dataclasses.asdict(summary), indent=2, default=str))
     return 0
 
 
@@ -163,14 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("synth", help="write a synthetic UCF101-layout action dataset")
-    s.add_argument("--root", type=Path, required=True)
-    s.add_argument("--classes", type=int, default=6)
-    s.add_argument("--videos-per-class", type=int, default=12)
-    s.add_argument("--frames", type=int, default=48)
-    s.add_argument("--width", type=int, default=64)
-    s.add_argument("--height", type=int, default=48)
-    s.add_argument("--seed", type=int, default=0)
+    from ml.synthetic import add_arguments as add_synth_arguments
+
+    add_synth_arguments(sub.add_parser("synth", help="write a synthetic UCF101-layout action dataset"))
 
     for name, text in (("pretrain", "PCL teacher pretraining"), ("distill", "KD student (PCL losses + KL to a frozen teacher)"),
                        ("finetune", "fine-tune a pretrained backbone into a classifier"), ("retrieve", "nearest-neighbour retrieval")):

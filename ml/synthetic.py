@@ -397,8 +397,8 @@ def generate_dataset(
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.synthetic", description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The generator's options, shared by ``python -m ml.synthetic`` and ``python -m ml synth``."""
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--classes", type=int, default=6, help=f"1..{len(ACTIONS)}")
     parser.add_argument("--videos-per-class", type=int, default=12)
@@ -410,21 +410,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--groups", type=int, default=4)
     parser.add_argument("--container", choices=("avi", "mp4"), default="avi")
     parser.add_argument("--workers", type=int, default=1)
+
+
+def generate_from_args(args: argparse.Namespace) -> SyntheticSummary:
+    return generate_dataset(
+        args.root, classes=args.classes, videos_per_class=args.videos_per_class, frames=args.frames, width=args.width,
+        height=args.height, fps=args.fps, seed=args.seed, groups=args.groups, container=args.container, workers=args.workers,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml.synthetic", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        s = generate_dataset(
-            args.root,
-            classes=args.classes,
-            videos_per_class=args.videos_per_class,
-            frames=args.frames,
-            width=args.width,
-            height=args.height,
-            fps=args.fps,
-            seed=args.seed,
-            groups=args.groups,
-            container=args.container,
-            workers=args.workers,
-        )
+        s = generate_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
