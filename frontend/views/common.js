@@ -1,7 +1,7 @@
 // Job helpers shared by the views: lineage, ETA text, the key accuracy metric, the demo button.
 
 import * as api from "../api.js";
-import { h, fmtDuration, fmtNumber, fmtPct, toast, backboneOf, widthOf } from "../ui.js";
+import { h, nextId, fmtDuration, fmtNumber, fmtPct, toast, backboneOf, widthOf } from "../ui.js";
 
 /** Accuracy-like metrics (higher is better, drawn as percentages). */
 export const isAccuracy = (name) => /acc|top_?\d|agreement/.test(name || "");
@@ -182,4 +182,28 @@ export function actionButtons(job, { onChange, small = false } = {}) {
     out.push(mk("Retry", api.retryJob, "", "Start again as a new job with the same config"));
   }
   return out;
+}
+
+/** The smoothing slider and log-scale checkbox shared by the Job and Compare charts (both edit ``prefs``). */
+export function chartScaleControls(prefs, { draw, drawSoon, save }) {
+  const smoothId = nextId("smooth");
+  const smoothOut = h("output", { for: smoothId }, prefs.smoothing.toFixed(2));
+  const smoothInput = h("input", {
+    type: "range", id: smoothId, min: "0", max: "0.99", step: "0.01", value: String(prefs.smoothing),
+    oninput: (e) => {
+      prefs.smoothing = Number(e.target.value);
+      smoothOut.textContent = prefs.smoothing.toFixed(2);
+      drawSoon();
+    },
+    onchange: () => save(prefs),
+  });
+  const logId = nextId("log");
+  return [
+    h("div", { class: "field field-inline slider" }, h("label", { for: smoothId }, "Smoothing"), smoothInput, smoothOut),
+    h("div", { class: "check" }, h("input", { type: "checkbox", id: logId, checked: prefs.log, onchange: (e) => {
+      prefs.log = e.target.checked;
+      save(prefs);
+      draw();
+    } }), h("label", { for: logId }, "Log scale")),
+  ];
 }

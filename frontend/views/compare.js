@@ -8,7 +8,7 @@ import * as api from "../api.js";
 import * as charts from "../charts.js";
 import { replaceQuery } from "../app.js";
 import { h, clear, statusBadge, fmtNumber, fmtPct, errorBox, emptyState, nextId, saveBlob, debounce, toast } from "../ui.js";
-import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, pickCurveMetric } from "./common.js";
+import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, pickCurveMetric, chartScaleControls } from "./common.js";
 import { loadPrefs, savePrefs } from "./job.js";
 import { countsText } from "./experiments.js";
 
@@ -124,28 +124,14 @@ export async function render(root, { query }) {
         draw();
       } }), h("label", { for: rid }, m[0].toUpperCase() + m.slice(1))];
     }));
-  const smoothId = nextId("cs");
-  const smoothOut = h("output", { for: smoothId }, prefs.smoothing.toFixed(2));
-  const smoothInput = h("input", { type: "range", id: smoothId, min: "0", max: "0.99", step: "0.01", value: String(prefs.smoothing),
-    oninput: (e) => {
-      prefs.smoothing = Number(e.target.value);
-      smoothOut.textContent = prefs.smoothing.toFixed(2);
-      drawSoon();
-    },
-    onchange: () => savePrefs(prefs) });
-  const logId = nextId("cl");
+  const scaleControls = chartScaleControls(prefs, { draw: () => draw(), drawSoon: () => drawSoon(), save: savePrefs });
   const pngBtn = h("button", { class: "btn btn-small", type: "button", "data-testid": "export-png", onclick: exportPng }, "Export PNG");
   const csvBtn = h("button", { class: "btn btn-small", type: "button", "data-testid": "export-csv", onclick: exportCsv }, "Export CSV");
   const toolbar = h("div", { class: "toolbar", role: "group", "aria-label": "Chart options" },
     h("div", { class: "field field-inline" }, h("label", { for: metricId }, "Metric"), metricSel),
     h("div", { class: "field field-inline" }, h("label", { for: refIdEl }, "Reference"), refSel),
     xGroup,
-    h("div", { class: "field field-inline slider" }, h("label", { for: smoothId }, "Smoothing"), smoothInput, smoothOut),
-    h("div", { class: "check" }, h("input", { type: "checkbox", id: logId, checked: prefs.log, onchange: (e) => {
-      prefs.log = e.target.checked;
-      savePrefs(prefs);
-      draw();
-    } }), h("label", { for: logId }, "Log scale")),
+    ...scaleControls,
     h("div", { class: "actions" }, pngBtn, csvBtn));
 
   const chartEl = h("div", { class: "chart chart-tall", id: "compare-chart", "data-testid": "compare-chart", "aria-label": "Comparison chart" });

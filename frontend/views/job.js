@@ -9,7 +9,7 @@ import {
 } from "../ui.js";
 import {
   KIND_LABEL, teacherId, sourceId, jobLink, modelText, kdTag, timingText, epochText, actionButtons,
-  pickKeyMetric, lastValue, jobLabel,
+  pickKeyMetric, lastValue, jobLabel, chartScaleControls,
 } from "./common.js";
 
 const PREFS_KEY = "kdvideo.chartPrefs";
@@ -93,18 +93,7 @@ export async function render(root, { params, setTitle }) {
       ];
     }),
   );
-  const smoothId = nextId("smooth");
-  const smoothOut = h("output", { for: smoothId }, prefs.smoothing.toFixed(2));
-  const smoothInput = h("input", {
-    type: "range", id: smoothId, min: "0", max: "0.99", step: "0.01", value: String(prefs.smoothing),
-    oninput: (e) => {
-      prefs.smoothing = Number(e.target.value);
-      smoothOut.textContent = prefs.smoothing.toFixed(2);
-      drawSoon();
-    },
-    onchange: () => savePrefs(prefs),
-  });
-  const logId = nextId("log");
+  const scaleControls = chartScaleControls(prefs, { draw: () => draw(), drawSoon: () => drawSoon(), save: savePrefs });
   const teacherId_ = nextId("teach");
   const teacherToggle = h("div", { class: "check", hidden: true },
     h("input", { type: "checkbox", id: teacherId_, checked: prefs.teacher, onchange: (e) => {
@@ -118,12 +107,7 @@ export async function render(root, { params, setTitle }) {
     { class: "toolbar", role: "group", "aria-label": "Chart options" },
     xGroup,
     resGroup,
-    h("div", { class: "field field-inline slider" }, h("label", { for: smoothId }, "Smoothing"), smoothInput, smoothOut),
-    h("div", { class: "check" }, h("input", { type: "checkbox", id: logId, checked: prefs.log, onchange: (e) => {
-      prefs.log = e.target.checked;
-      savePrefs(prefs);
-      draw();
-    } }), h("label", { for: logId }, "Log scale")),
+    ...scaleControls,
     teacherToggle,
     h("button", { class: "btn btn-small", type: "button", "data-testid": "metrics-csv", onclick: async () => {
       try {
