@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from persistence.base import utcnow
 from persistence.models import ApiToken, Dataset, Experiment, ExperimentJob, Job, Metric, Worker
 from persistence.status import TERMINAL, JobStatus, check_transition, sources_for
+
+_Row = TypeVar("_Row", Dataset, Experiment)
 
 # ---------------------------------------------------------------- datasets
 
@@ -37,10 +39,15 @@ def get_dataset(session: Session, dataset_id: int) -> Dataset | None:
     return session.get(Dataset, dataset_id)
 
 
-def list_datasets(session: Session, *, offset: int = 0, limit: int = 100) -> tuple[list[Dataset], int]:
-    count = session.scalar(select(func.count()).select_from(Dataset)) or 0
-    rows = session.scalars(select(Dataset).order_by(Dataset.id.desc()).offset(offset).limit(limit)).all()
+def _newest_first(session: Session, model: type[_Row], *, offset: int, limit: int) -> tuple[list[_Row], int]:
+    """One page of ``model`` rows, newest first, and the total count."""
+    count = session.scalar(select(func.count()).select_from(model)) or 0
+    rows = session.scalars(select(model).order_by(model.id.desc()).offset(offset).limit(limit)).all()
     return list(rows), count
+
+
+def list_datasets(session: Session, *, offset: int = 0, limit: int = 100) -> tuple[list[Dataset], int]:
+    return _newest_first(session, Dataset, offset=offset, limit=limit)
 
 
 # ---------------------------------------------------------------- jobs
@@ -272,9 +279,7 @@ def get_experiment(session: Session, experiment_id: int) -> Experiment | None:
 
 
 def list_experiments(session: Session, *, offset: int = 0, limit: int = 50) -> tuple[list[Experiment], int]:
-    count = session.scalar(select(func.count()).select_from(Experiment)) or 0
-    rows = session.scalars(select(Experiment).order_by(Experiment.id.desc()).offset(offset).limit(limit)).all()
-    return list(rows), count
+    return _newest_first(session, Experiment, offset=offset, limit=limit)
 
 
 def experiment_jobs(session: Session, experiment_id: int) -> list[tuple[ExperimentJob, Job]]:
