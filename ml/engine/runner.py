@@ -70,10 +70,9 @@ def _model_meta(model: ModelConfig, clip: ClipSpec) -> dict[str, Any]:
 
 
 def _retrieval_sets(index: DatasetIndex, clip: ClipSpec, num_clips: int) -> tuple[MultiClipDataset, MultiClipDataset]:
-    eval_clip = clip
     return (
-        MultiClipDataset(index.train, index.frame_counts(index.train), eval_clip, num_clips),
-        MultiClipDataset(index.test, index.frame_counts(index.test), eval_clip, num_clips),
+        MultiClipDataset(index.train, index.frame_counts(index.train), clip, num_clips),
+        MultiClipDataset(index.test, index.frame_counts(index.test), clip, num_clips),
     )
 
 
