@@ -134,6 +134,7 @@ class RuntimeConfig(StrictModel):
     channels_last: bool | None = Field(None, description="channels_last_3d memory format; None: on for CUDA")
     log_every: int = Field(10, ge=1, description="steps between step callbacks")
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
+    keep_every: int = Field(50, ge=0, description="also keep epochNNNN.pt every N epochs, as PCL does (0: never)")
     retrieval_every: int = Field(0, ge=0, description="epochs between retrieval evaluations (0: only at the end if eval.retrieval)")
     max_steps_per_epoch: int | None = Field(None, ge=1, description="cap for quick runs")
     threads: int | None = Field(None, ge=1, description="torch intra-op threads on CPU")
@@ -213,6 +214,20 @@ def config_hash(config: BaseModel) -> str:
     """Stable short hash of a config (JSON with sorted keys)."""
     payload = json.dumps(config.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# Settings that change how a run is reported or stored, not what it computes: a run may resume with them changed.
+RESUME_NEUTRAL = {"runtime": ("log_every", "checkpoint_every", "keep_every", "threads", "retrieval_every"),
+                  "data": ("workers", "pin_memory")}
+
+
+def training_hash(config: BaseModel) -> str:
+    """Hash of what determines the trained weights; a checkpoint resumes only under the same one."""
+    data = config.model_dump(mode="json")
+    for section, keys in RESUME_NEUTRAL.items():
+        for key in keys:
+            data.get(section, {}).pop(key, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def load_config_file(path: Path) -> dict[str, Any]:

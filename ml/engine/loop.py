@@ -154,11 +154,13 @@ class TrainingLoop:
             "saved_at": time.time(),
         }
 
-    def save(self, *, best: bool = False) -> Path:
+    def save(self, *, best: bool = False, keep: bool = False) -> Path:
         payload = self._payload()
         path = save_checkpoint(self.checkpoint_path, payload)
         if best:
             save_checkpoint(self.best_path, payload)
+        if keep:
+            save_checkpoint(self.out_dir / f"epoch{self.epoch:04d}.pt", payload)
         self.callback.on_checkpoint(path=path, epoch=self.epoch)
         return path
 
@@ -166,7 +168,7 @@ class TrainingLoop:
         if not self.checkpoint_path.is_file():
             return False
         state = load_checkpoint(self.checkpoint_path)
-        for key in ("config_hash", "data_fingerprint"):
+        for key in ("training_hash", "data_fingerprint"):
             if key in self.meta and state.get(key) != self.meta[key]:
                 raise CheckpointError(
                     f"{self.checkpoint_path} was written with a different {key.replace('_', ' ')} "
@@ -268,7 +270,8 @@ class TrainingLoop:
         if improved:
             self.best_value, self.best_epoch = metrics["val_loss"], epoch_no
         # Durable first, reported second: whoever sees "epoch N done" can resume from epoch N.
-        if improved or epoch_no % self.runtime_cfg.checkpoint_every == 0 or last:
-            self.save(best=improved)
+        keep = bool(self.runtime_cfg.keep_every) and epoch_no % self.runtime_cfg.keep_every == 0
+        if improved or keep or epoch_no % self.runtime_cfg.checkpoint_every == 0 or last:
+            self.save(best=improved, keep=keep)
         self.callback.on_epoch(epoch=epoch_no, metrics=metrics)
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import DataLoader
 
-from ml.config import AnyConfig, ClipSpec, DataConfig, FinetuneConfig, ModelConfig, PretrainConfig, RetrieveConfig, config_hash
+from ml.config import AnyConfig, ClipSpec, DataConfig, FinetuneConfig, ModelConfig, PretrainConfig, RetrieveConfig, config_hash, training_hash
 from ml.data import ClipDataset, DatasetIndex, MultiClipDataset, PCLTupleDataset, index_dataset, scan_index
 from ml.engine.callbacks import Callback
 from ml.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -133,6 +133,7 @@ def _run_pcl(cfg: PretrainConfig, *, out_dir: Path, callback: Callback, should_s
         "kind": cfg.kind,
         "config": cfg.model_dump(mode="json"),
         "config_hash": config_hash(cfg),
+        "training_hash": training_hash(cfg),
         "data_fingerprint": index.fingerprint(),
         "classes": index.classes,
         "code_version": code_version(),
@@ -214,6 +215,7 @@ def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, sho
         "kind": "finetune",
         "config": cfg.model_dump(mode="json"),
         "config_hash": config_hash(cfg),
+        "training_hash": training_hash(cfg),
         "data_fingerprint": index.fingerprint(),
         "classes": index.classes,
         "labels": index.classes,

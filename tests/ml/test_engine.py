@@ -71,8 +71,13 @@ def test_resume_refuses_a_changed_config(tiny_dataset, tmp_path):
                         runtime={"max_steps_per_epoch": 1}), out_dir=tmp_path)
     changed = pretrain_config(tiny_dataset, optim={"batch_size": 4, "epochs": 1, "lr": 0.5, "scheduler": "none"},
                               runtime={"max_steps_per_epoch": 1})
-    with pytest.raises(CheckpointError, match="config hash"):
+    with pytest.raises(CheckpointError, match="training hash"):
         run(changed, out_dir=tmp_path)
+    # reporting/storage settings may change between stop and resume
+    chattier = pretrain_config(tiny_dataset, optim={"batch_size": 4, "epochs": 2, "scheduler": "none"},
+                               runtime={"max_steps_per_epoch": 1, "log_every": 1, "keep_every": 1})
+    resumed = run(chattier.model_copy(update={"optim": chattier.optim.model_copy(update={"epochs": 1})}), out_dir=tmp_path)
+    assert resumed.status == "completed"
 
 
 def test_teacher_to_cross_architecture_student_to_classifier_to_prediction(tiny_dataset, tmp_path):
@@ -160,8 +165,10 @@ def test_png_thumbnails_decode_back_to_the_frame(tmp_path):
 
 
 def test_best_validation_epoch_is_kept_beside_the_latest(tiny_dataset, tmp_path):
-    result = run(pretrain_config(tiny_dataset, optim={"batch_size": 4, "epochs": 3, "lr": 0.02, "scheduler": "none"}),
-                 out_dir=tmp_path)
+    result = run(pretrain_config(tiny_dataset, optim={"batch_size": 4, "epochs": 3, "lr": 0.02, "scheduler": "none"},
+                                 runtime={"max_steps_per_epoch": 3, "keep_every": 2}), out_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("epoch*.pt")) == ["epoch0002.pt"]
+    assert load_checkpoint(tmp_path / "epoch0002.pt")["epoch"] == 2
     losses = [h["val_loss"] for h in result.results["history"]]
     best_epoch = losses.index(min(losses)) + 1
     assert result.results["best_val_loss_epoch"] == best_epoch
