@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml.config import ClipSpec, FinetuneConfig, PretrainConfig  # noqa: E402
+from ml.config import ClipSpec, FinetuneConfig, PretrainConfig, RetrieveConfig  # noqa: E402
 from ml.engine import run  # noqa: E402
 
 BACKBONES = ("r3d", "c3d", "r21d")
@@ -171,6 +171,21 @@ def execute(spec: RunSpec, preset: Preset, data_root: Path, out: Path, *, finetu
           + f"  ({spec.result['seconds']:.0f}s)", flush=True)
 
 
+def random_init_retrieval(backbones: list[str], seeds: int, preset: Preset, data_root: Path, out: Path) -> dict[str, list[float]]:
+    """Retrieval top-1 of untrained networks (PCL's "Random init" row): the floor every run must clear."""
+    scores: dict[str, list[float]] = {}
+    for backbone in backbones:
+        for seed in range(seeds):
+            run_dir = out / f"random-init-{backbone}-s{seed}"
+            results = _completed(run_dir) or run(RetrieveConfig.model_validate({
+                "data": {"root": data_root, "workers": preset.workers}, "clip": preset.clip,
+                "model": {"backbone": backbone, "width": preset.width},
+                "eval": {"retrieval_clips": preset.retrieval_clips}, "runtime": {"seed": seed},
+            }), out_dir=run_dir).results
+            scores.setdefault(backbone, []).append(results["retrieval"]["top1"])
+    return scores
+
+
 def epochs_to_reach(curve: list[float | None], target: float) -> int | None:
     for epoch, value in enumerate(curve, start=1):
         if value is not None and value >= target - 1e-9:
@@ -186,7 +201,7 @@ def fmt_stats(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
-def summarise(specs: list[RunSpec], out: Path, *, protocol: str) -> dict[str, Any]:
+def summarise(specs: list[RunSpec], out: Path, *, protocol: str, random_init: dict[str, list[float]]) -> dict[str, Any]:
     by_name = {s.name: s for s in specs}
     rows = []
     for s in specs:
@@ -225,10 +240,12 @@ def summarise(specs: list[RunSpec], out: Path, *, protocol: str) -> dict[str, An
         lines.append(f"| {role} | {pair} | {int(frac * 100)}% | {len(members)} | {fmt_stats([m['retrieval_top1'] for m in members])} "
                      f"| {fmt_stats([m['retrieval_top1_last3'] for m in members])} "
                      f"| {fmt_stats(ft)} | {reach_txt} |")
+    for backbone, values in sorted(random_init.items()):
+        lines.append(f"| random init (untrained) | {backbone} | 100% | {len(values)} | {fmt_stats(values)} | — | — | — |")
     claims = check_claims(specs)
     lines += ["", "Claims (per seed, same budget):"] + [f"- {c}" for c in claims["text"]]
     (out / "results.md").write_text("\n".join(lines) + "\n")
-    summary = {"protocol": protocol, "rows": rows, "claims": claims}
+    summary = {"protocol": protocol, "rows": rows, "claims": claims, "random_init_retrieval_top1": random_init}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print("\n".join(lines))
     return summary
@@ -387,7 +404,8 @@ def main() -> None:
     started = time.perf_counter()
     for spec in specs:
         execute(spec, preset, data_root, out, finetune=not args.no_finetune)
-    summary = summarise(specs, out, protocol=protocol)
+    random_init = random_init_retrieval(sorted({s.backbone for s in specs}), seeds, preset, data_root, out)
+    summary = summarise(specs, out, protocol=protocol, random_init=random_init)
     plots = plot(specs, out)
     summary["plots"] = [str(p) for p in plots]
     summary["minutes"] = (time.perf_counter() - started) / 60
