@@ -8,9 +8,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from ml.data.functional import residual
+from ml.data.loader import VideoLoader, make_loader
 from ml.engine.runtime import Runtime
 
 
@@ -37,8 +38,13 @@ def mean_loss_and_accuracy(
     return loss_sum / max(total, 1), correct / max(total, 1)
 
 
-def _loader(dataset: Dataset[Any], *, batch_size: int, workers: int, rt: Runtime) -> DataLoader[Any]:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=rt.pin_memory)
+EVAL_BATCH = 4  # videos per evaluation batch (each holds N clips)
+
+
+def eval_loader(dataset: Dataset[Any], *, workers: int, rt: Runtime) -> VideoLoader:
+    """An in-order loader, built once per run: its workers persist across the per-epoch evaluations."""
+    return make_loader(dataset, batch_size=EVAL_BATCH, shuffle=False, workers=workers, seed=0, drop_last=False,
+                       pin_memory=rt.pin_memory)
 
 
 def pooled_map_feature(feature_map: Tensor) -> Tensor:
@@ -50,20 +56,13 @@ def pooled_map_feature(feature_map: Tensor) -> Tensor:
 
 @torch.no_grad()
 def extract_video_features(
-    backbone: nn.Module,
-    dataset: Dataset[Any],
-    *,
-    rt: Runtime,
-    modality: str,
-    feature: str = "pooled",
-    batch_size: int = 4,
-    workers: int = 0,
+    backbone: nn.Module, batches: Iterable[dict[str, Any]], *, rt: Runtime, modality: str, feature: str = "pooled"
 ) -> tuple[Tensor, Tensor]:
     """Mean over each video's clips of the backbone feature; returns (N×D features, N labels)."""
     was_training = backbone.training
     backbone.eval()
     feats, labels = [], []
-    for batch in _loader(dataset, batch_size=batch_size, workers=workers, rt=rt):
+    for batch in batches:
         clips = rt.to_device(batch["clips"])  # B×N×C×T×H×W
         b, n = clips.shape[:2]
         x = prepare_input(clips.flatten(0, 1), modality=modality, time_dim=2)
@@ -96,31 +95,28 @@ def retrieval_topk(
 
 def retrieval_eval(
     backbone: nn.Module,
-    train_set: Dataset[Any],
-    test_set: Dataset[Any],
+    videos: Iterable[dict[str, Any]],
     *,
+    gallery_size: int,
     rt: Runtime,
     modality: str,
     ks: Sequence[int],
     feature: str = "pooled",
-    workers: int = 0,
 ) -> dict[str, float]:
-    """Test videos as queries, train videos as the gallery (PCL retrieve_clips.py)."""
-    gallery, gallery_labels = extract_video_features(backbone, train_set, rt=rt, modality=modality, feature=feature, workers=workers)
-    query, query_labels = extract_video_features(backbone, test_set, rt=rt, modality=modality, feature=feature, workers=workers)
-    return retrieval_topk(query, query_labels, gallery, gallery_labels, ks=ks)
+    """PCL retrieve_clips.py: ``videos`` yields the train videos (the gallery, first ``gallery_size``) then the
+    test videos (the queries), so one loader and one pass serve both."""
+    feats, labels = extract_video_features(backbone, videos, rt=rt, modality=modality, feature=feature)
+    return retrieval_topk(feats[gallery_size:], labels[gallery_size:], feats[:gallery_size], labels[:gallery_size], ks=ks)
 
 
 @torch.no_grad()
-def classify_videos(
-    model: nn.Module, dataset: Dataset[Any], *, rt: Runtime, modality: str, workers: int = 0, batch_size: int = 4
-) -> dict[str, float]:
+def classify_videos(model: nn.Module, batches: Iterable[dict[str, Any]], *, rt: Runtime, modality: str) -> dict[str, float]:
     """Clip-level and video-level (logits averaged over the clips) top-1/top-5 accuracy."""
     was_training = model.training
     model.eval()
     clip_hits1 = clip_hits5 = clip_total = 0
     video_hits1 = video_hits5 = video_total = 0
-    for batch in _loader(dataset, batch_size=batch_size, workers=workers, rt=rt):
+    for batch in batches:
         clips = rt.to_device(batch["clips"])
         labels = batch["label"].to(rt.device)
         b, n = clips.shape[:2]

@@ -6,6 +6,7 @@ PCL protocols and writes ``results.json`` and ``config.json`` beside ``checkpoin
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import time
@@ -15,14 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset
 
 from ml.config import AnyConfig, ClipSpec, DataConfig, FinetuneConfig, ModelConfig, PretrainConfig, RetrieveConfig, config_hash, training_hash
 from ml.data import ClipDataset, DatasetIndex, MultiClipDataset, PCLTupleDataset, index_dataset, scan_index
+from ml.data.loader import make_loader
 from ml.engine.callbacks import Callback
 from ml.engine.checkpoint import load_checkpoint, save_checkpoint
 from ml.engine.classify_task import ClassifierTask
-from ml.engine.evaluate import classify_videos, retrieval_eval
+from ml.engine.evaluate import classify_videos, eval_loader, retrieval_eval
 from ml.engine.loop import TrainingLoop
 from ml.engine.pcl_task import PCLTask
 from ml.engine.runtime import Runtime, resolve_runtime, seed_everything
@@ -69,11 +71,10 @@ def _model_meta(model: ModelConfig, clip: ClipSpec) -> dict[str, Any]:
     return {"backbone": model.backbone, "width": model.width, "modality": model.modality, "clip": clip.model_dump(mode="json")}
 
 
-def _retrieval_sets(index: DatasetIndex, clip: ClipSpec, num_clips: int) -> tuple[MultiClipDataset, MultiClipDataset]:
-    return (
-        MultiClipDataset(index.train, index.frame_counts(index.train), clip, num_clips),
-        MultiClipDataset(index.test, index.frame_counts(index.test), clip, num_clips),
-    )
+def _retrieval_videos(index: DatasetIndex, clip: ClipSpec, num_clips: int) -> ConcatDataset[Any]:
+    """The train videos (the gallery) followed by the test videos (the queries)."""
+    return ConcatDataset([MultiClipDataset(index.train, index.frame_counts(index.train), clip, num_clips),
+                          MultiClipDataset(index.test, index.frame_counts(index.test), clip, num_clips)])
 
 
 def _write_results(out_dir: Path, results: dict[str, Any]) -> None:
@@ -108,24 +109,24 @@ def _run_pcl(cfg: PretrainConfig, *, out_dir: Path, callback: Callback, should_s
                         "teacher_results": tstate.get("results", {})}
         callback.on_log(f"teacher {tstate['backbone']} (width {tstate['width']}) from {cfg.distill.teacher_checkpoint}")
     val_set = PCLTupleDataset(index.test, index.frame_counts(index.test), cfg.clip, cfg.augment, cfg.pretext, seed=cfg.runtime.seed + 7) if index.test else None
-    gallery, queries = _retrieval_sets(index, cfg.clip, cfg.eval.retrieval_clips)
     workers = cfg.data.workers
+    # Built once: their workers persist over the run's per-epoch validations and retrievals.
+    val_loader = make_loader(val_set, batch_size=cfg.optim.batch_size, shuffle=False, workers=workers, seed=0,
+                             drop_last=False, pin_memory=rt.pin_memory) if val_set is not None else None
+    retrieval_loader = eval_loader(_retrieval_videos(index, cfg.clip, cfg.eval.retrieval_clips), workers=workers, rt=rt)
 
     def validate(net: torch.nn.Module) -> dict[str, float]:
-        if val_set is None:
+        if val_loader is None:
             return {}
-        val_set.set_epoch(0)  # the same tuples every epoch, like the reference's fixed seeds
-        limit = cfg.runtime.max_steps_per_epoch
-        loader = DataLoader(val_set, batch_size=cfg.optim.batch_size, num_workers=workers, shuffle=False)
-        batches = (b for i, b in enumerate(loader) if limit is None or i < limit)
-        return task.validation_losses(batches)
+        val_loader.set_epoch(0)  # the same tuples every epoch, like the reference's fixed seeds
+        return task.validation_losses(itertools.islice(val_loader, cfg.runtime.max_steps_per_epoch))
 
     def evaluate(backbone: torch.nn.Module, epoch: int, last: bool) -> dict[str, float]:
         every = cfg.runtime.retrieval_every
         if not ((every and epoch % every == 0) or (last and cfg.eval.retrieval)) or not index.test:
             return {}
-        scores = retrieval_eval(backbone, gallery, queries, rt=rt, modality=cfg.model.modality, ks=cfg.eval.retrieval_ks,
-                                feature=cfg.eval.retrieval_feature, workers=workers)
+        scores = retrieval_eval(backbone, retrieval_loader, gallery_size=len(index.train), rt=rt,
+                                modality=cfg.model.modality, ks=cfg.eval.retrieval_ks, feature=cfg.eval.retrieval_feature)
         return {f"retrieval_{k}": v for k, v in scores.items()}
 
     task = PCLTask(cfg, num_train=len(train_set), rt=rt, teacher=teacher, validate=validate, evaluate=evaluate)
@@ -168,9 +169,12 @@ def _data_summary(index: DatasetIndex) -> dict[str, Any]:
             "test": len(index.test), "problems": len(index.problems), "fingerprint": index.fingerprint()}
 
 
-def _store_results_in_checkpoint(path: Path, results: dict[str, Any]) -> None:
+def _store_results_in_checkpoint(path: Path, results: dict[str, Any], *, task_state: dict[str, Any] | None = None) -> None:
+    """Put the final results (and, when given, the evaluated weights) into the checkpoint a user will load."""
     state = load_checkpoint(path)
     state["results"] = {k: v for k, v in results.items() if k != "history"}
+    if task_state is not None:
+        state["task"] = task_state
     state.pop("format_version", None)
     save_checkpoint(path, state)
 
@@ -205,10 +209,11 @@ def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, sho
     val_set = ClipDataset(val_items, index.frame_counts(val_items), cfg.clip, cfg.augment, seed=cfg.runtime.seed, train=False) if val_items else None
     workers = cfg.data.workers
 
+    val_loader = make_loader(val_set, batch_size=cfg.optim.batch_size, shuffle=False, workers=workers, seed=0,
+                             drop_last=False, pin_memory=rt.pin_memory) if val_set is not None else None
+
     def validate(model: torch.nn.Module) -> dict[str, float]:
-        if val_set is None:
-            return {}
-        return task.validation_losses(DataLoader(val_set, batch_size=cfg.optim.batch_size, num_workers=workers))
+        return task.validation_losses(val_loader) if val_loader is not None else {}
 
     task = ClassifierTask(cfg, num_classes=len(index.classes), rt=rt, backbone_state=backbone_state, validate=validate)
     meta = {
@@ -233,18 +238,15 @@ def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, sho
         if loop.best_epoch:  # test the best-validation-loss epoch, as the reference does
             task.load_state_dict(load_checkpoint(loop.best_path)["task"])
         test_set = MultiClipDataset(index.test, index.frame_counts(index.test), cfg.clip, cfg.eval.test_clips)
-        scores = classify_videos(task.model, test_set, rt=rt, modality=cfg.model.modality, workers=workers) if index.test else {}
+        scores = (classify_videos(task.model, eval_loader(test_set, workers=workers, rt=rt), rt=rt, modality=cfg.model.modality)
+                  if index.test else {})
         scores["protocol"] = (f"{index.source} test list, {len(index.test)} videos, video-level = logits averaged over "
                               f"{cfg.eval.test_clips} uniform clips, {cfg.clip.frames}x{cfg.clip.crop}^2 centre crop; "
                               f"{cfg.mode} fine-tune, best-val-loss epoch {loop.best_epoch or fit.epochs_completed}")
         results["test"] = scores
         results["best_epoch"] = loop.best_epoch or fit.epochs_completed
         # The served model is the evaluated one (best validation loss), stored in checkpoint.pt.
-        state = load_checkpoint(loop.checkpoint_path)
-        state["task"] = task.state_dict()
-        state["results"] = {k: v for k, v in results.items() if k != "history"}
-        state.pop("format_version", None)
-        save_checkpoint(loop.checkpoint_path, state)
+        _store_results_in_checkpoint(loop.checkpoint_path, results, task_state=task.state_dict())
     _write_results(out_dir, results)
     return RunResult(fit.status, fit.epochs_completed, results, loop.checkpoint_path)
 
@@ -262,10 +264,11 @@ def _run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt:
         clip = cfg.clip or ClipSpec()
         backbone = build_backbone(model_cfg.backbone, width=model_cfg.width)
     index = prepare_index(cfg.data, min_frames=clip.frames, callback=callback)
-    gallery, queries = _retrieval_sets(index, clip, cfg.eval.retrieval_clips)
+    videos = eval_loader(_retrieval_videos(index, clip, cfg.eval.retrieval_clips), workers=cfg.data.workers, rt=rt)
     started = time.perf_counter()
-    scores: dict[str, Any] = retrieval_eval(backbone.to(rt.device), gallery, queries, rt=rt, modality=model_cfg.modality,
-                                            ks=cfg.eval.retrieval_ks, feature=cfg.eval.retrieval_feature, workers=cfg.data.workers)
+    scores: dict[str, Any] = retrieval_eval(backbone.to(rt.device), videos, gallery_size=len(index.train), rt=rt,
+                                            modality=model_cfg.modality, ks=cfg.eval.retrieval_ks,
+                                            feature=cfg.eval.retrieval_feature)
     scores["protocol"] = _retrieval_protocol(cfg.eval.retrieval_clips, clip, index, cfg.eval.retrieval_feature)
     results = {"kind": "retrieve", "status": "completed", "retrieval": scores, "checkpoint": str(cfg.checkpoint),
                "seconds": time.perf_counter() - started, "data": _data_summary(index)}
