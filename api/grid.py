@@ -1,17 +1,11 @@
-"""ExperimentCreate -> the research grid as jobs (the same grid as experiments/reproduce.py, run by the service).
+"""ExperimentCreate -> the research grid (planned by ml.grid, as experiments/reproduce.py runs it) as jobs.
 
-pair: one PCL teacher -> KD student and a no-KD baseline of the student's backbone.
-full: a teacher per backbone, a KD student for every teacher -> student pair, a baseline per backbone, and the
-pair's student and baseline at each data fraction. Every pretraining run is followed by a fine-tune.
-
-Students wait on their teacher and fine-tunes on their pretraining run (``after_job_id``). Baselines are plain
-PCL pretraining (same losses, same budget, no teacher) with seed + 1000, so that at fraction 1 a baseline is not
-a copy of the teacher of its backbone. Retrieval is evaluated every epoch so convergence curves exist.
+Every pretraining run is followed by a fine-tune. Students wait on their teacher and fine-tunes on their
+pretraining run (``after_job_id``). Retrieval is evaluated every epoch so convergence curves exist.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -19,12 +13,12 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from api.schemas import ExperimentCreate, ExperimentPlan, JobCreate
+from ml.grid import GridRun, plan_grid
 from api.submit import create_job
 from persistence import repo
 from persistence.models import Experiment, Job
 from persistence.settings import Settings
 
-BASELINE_SEED_OFFSET = 1000
 # ExperimentCreate field -> JobCreate field, per kind family
 PRETRAIN_FIELDS = ("width", "modality", "clip", "frames", "crop", "epochs", "batch_size", "lr", "momentum",
                    "weight_decay", "scheduler", "max_steps_per_epoch", "contrast_weight", "nce_negatives",
@@ -36,36 +30,10 @@ FINETUNE_FIELDS = {"finetune_epochs": "epochs", "finetune_lr": "lr", "finetune_b
                    "max_attempts": "max_attempts"}
 
 
-@dataclass(frozen=True)
-class PlannedRun:
-    key: str  # unique in the grid, e.g. "student-r3d-to-c3d-25pct-s0"
-    role: str  # teacher | student | baseline
-    backbone: str
-    seed: int
-    fraction: float = 1.0
-    teacher_key: str | None = None
-    teacher_backbone: str | None = None
-
-
-def plan(body: ExperimentCreate) -> list[PlannedRun]:
+def plan(body: ExperimentCreate) -> list[GridRun]:
     """The grid's pretraining runs in submission order: teachers first, so the worker starts on them."""
-    full = body.grid == "full"
-    teachers = list(body.backbones) if full else [body.pair[0]]
-    students = list(body.backbones) if full else [body.pair[1]]
-    runs: list[PlannedRun] = []
-    for seed in body.seeds:
-        runs += [PlannedRun(f"teacher-{t}-s{seed}", "teacher", t, seed) for t in teachers]
-    for seed in body.seeds:
-        runs += [PlannedRun(f"baseline-{s}-s{seed}", "baseline", s, seed) for s in students]
-        runs += [PlannedRun(f"student-{t}-to-{s}-s{seed}", "student", s, seed, teacher_key=f"teacher-{t}-s{seed}",
-                            teacher_backbone=t) for t in teachers for s in students]
-        t, s = body.pair
-        for frac in (f for f in body.resolved_fractions() if f < 1):
-            tag = f"{frac * 100:g}pct"
-            runs.append(PlannedRun(f"baseline-{s}-{tag}-s{seed}", "baseline", s, seed, fraction=frac))
-            runs.append(PlannedRun(f"student-{t}-to-{s}-{tag}-s{seed}", "student", s, seed, fraction=frac,
-                                   teacher_key=f"teacher-{t}-s{seed}", teacher_backbone=t))
-    return runs
+    return plan_grid(body.grid, pair=(body.pair[0], body.pair[1]), seeds=body.seeds, backbones=body.backbones,
+                     fractions=body.resolved_fractions())
 
 
 def _pick(body: ExperimentCreate, names: Any) -> dict[str, Any]:
@@ -86,11 +54,11 @@ def _job_body(values: dict[str, Any]) -> JobCreate:
             {"loc": ["body", field], "msg": f"{field}: {err['msg']}", "type": "value_error"}]) from exc
 
 
-def pretrain_request(body: ExperimentCreate, run: PlannedRun, *, name: str, teacher: Job | None) -> JobCreate:
+def pretrain_request(body: ExperimentCreate, run: GridRun, *, name: str, teacher: Job | None) -> JobCreate:
     values: dict[str, Any] = {"kind": "distill" if run.role == "student" else "pretrain", "name": name,
                               "dataset_id": body.dataset_id, "backbone": run.backbone, "retrieval": True,
                               "retrieval_every": 1, "data_fraction": run.fraction if run.fraction < 1 else None,
-                              "seed": run.seed + (BASELINE_SEED_OFFSET if run.role == "baseline" else 0),
+                              "seed": run.training_seed,
                               **_pick(body, PRETRAIN_FIELDS)}
     if teacher is not None:
         values.update(teacher_job_id=teacher.id, after_job_id=teacher.id, **_pick(body, KD_FIELDS))
@@ -102,7 +70,7 @@ def finetune_request(body: ExperimentCreate, source: Job, *, name: str, seed: in
                       "after_job_id": source.id, "seed": seed, **_pick(body, FINETUNE_FIELDS)})
 
 
-def _label(run: PlannedRun) -> str:
+def _label(run: GridRun) -> str:
     pct = f" {run.fraction * 100:g}%" if run.fraction < 1 else ""
     if run.role == "student":
         return f"student {run.teacher_backbone}→{run.backbone}{pct} s{run.seed}"

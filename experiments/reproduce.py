@@ -30,9 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.config import ClipSpec, FinetuneConfig, PretrainConfig, RetrieveConfig  # noqa: E402
 from ml.engine import run  # noqa: E402
+from ml.grid import GRID_FRACTIONS, plan_grid  # noqa: E402
 
-BACKBONES = ("r3d", "c3d", "r21d")
-FRACTIONS = (1.0, 0.5, 0.25, 0.02)
 
 
 @dataclass(frozen=True)
@@ -73,33 +72,17 @@ class RunSpec:
     name: str
     role: str  # teacher | student | baseline
     backbone: str
-    seed: int
+    seed: int  # the training seed (baselines: grid seed + ml.grid.BASELINE_SEED_OFFSET)
     fraction: float = 1.0
     teacher: str | None = None  # name of the teacher run for students
     result: dict[str, Any] = field(default_factory=dict)
 
 
 def build_grid(grid: str, seeds: int, *, pair: tuple[str, str] = ("r3d", "r3d")) -> list[RunSpec]:
-    specs: list[RunSpec] = []
-    teachers = (pair[0],) if grid == "pair" else BACKBONES
-    students = (pair[1],) if grid == "pair" else BACKBONES
-    for seed in range(seeds):
-        for t in teachers:
-            specs.append(RunSpec(f"teacher-{t}-s{seed}", "teacher", t, seed))
-        for t in teachers:
-            for s in students:
-                specs.append(RunSpec(f"student-{t}-to-{s}-s{seed}", "student", s, seed, teacher=f"teacher-{t}-s{seed}"))
-        for s in students:
-            # An independent no-KD run: a different seed stream from the teacher of the same backbone.
-            specs.append(RunSpec(f"baseline-{s}-s{seed}", "baseline", s, seed + 1000))
-        if grid == "full":
-            t, s = pair
-            for frac in FRACTIONS[1:]:
-                tag = f"{int(frac * 100)}pct"
-                specs.append(RunSpec(f"student-{t}-to-{s}-{tag}-s{seed}", "student", s, seed, fraction=frac,
-                                     teacher=f"teacher-{t}-s{seed}"))
-                specs.append(RunSpec(f"baseline-{s}-{tag}-s{seed}", "baseline", s, seed + 1000, fraction=frac))
-    return specs
+    """The grid planned by ml.grid (the same plan the service submits as jobs)."""
+    return [RunSpec(r.key, r.role, r.backbone, r.training_seed, r.fraction, r.teacher_key)
+            for r in plan_grid(grid, pair=pair, seeds=range(seeds),  # type: ignore[arg-type]
+                               fractions=GRID_FRACTIONS if grid == "full" else (1.0,))]
 
 
 def pretrain_config(spec: RunSpec, preset: Preset, data_root: Path, out: Path) -> PretrainConfig:
