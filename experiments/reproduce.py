@@ -52,18 +52,35 @@ class Preset:
     workers: int
     teacher_epochs: int | None = None  # None: the same budget as students; KD practice gives teachers more
     retrieval_every: int = 1  # epochs between retrieval evaluations (the convergence curve's resolution)
+    teacher_retrieval_every: int | None = None  # teachers' curve only sets the target; None: retrieval_every
+    kd_target: str = "both"  # what the students distil: pretext logits, in-batch contrastive distribution, or both
+    cache_mb: int = 0  # decoded-video cache per process (the synthetic set fits; UCF101 does not)
+    validate_every: int = 1  # validation-loss passes (best.pt); the grid fine-tunes from the last epoch either way
+    scheduler: str = "plateau"  # PCL's ReduceLROnPlateau (patience 50); cosine suits the short CPU schedules
+    videos_per_class: int = 32  # synthetic set only: 6 classes, a quarter of each class held out as test videos
 
 
 PRESETS = {
-    # CPU, 2 cores: the whole 3x3 grid with seeds in about 20-30 minutes.
-    "tiny": Preset(clip=ClipSpec.tiny().model_dump(mode="json"), width=0.125, epochs=16, batch=16, lr=0.05, negatives=64,
-                   ft_epochs=30, ft_lr=0.05, ft_batch=16, retrieval_clips=2, test_clips=3, workers=2),
-    # CPU, 2 cores: twice the width and ~2x the steps; for the single-pair check (a few minutes a run).
-    "small": Preset(clip=ClipSpec.tiny().model_dump(mode="json"), width=0.25, epochs=30, batch=16, lr=0.05, negatives=64,
-                    ft_epochs=40, ft_lr=0.05, ft_batch=16, retrieval_clips=3, test_clips=3, workers=2),
+    # CPU, 2 cores: the whole 3x3 grid with 2 seeds in about 20 minutes; teachers get 3x the students' epochs.
+    # PCL's plateau scheduler (patience 50) would never fire this short; a cosine decay from 0.05 gave a stronger
+    # pilot teacher than PCL's constant 0.01 (README, "Protocol choices").
+    "tiny": Preset(clip=ClipSpec.tiny().model_dump(mode="json"), width=0.125, epochs=12, batch=16, lr=0.05, negatives=64,
+                   ft_epochs=20, ft_lr=0.05, ft_batch=16, retrieval_clips=2, test_clips=3, workers=0, teacher_epochs=36,
+                   teacher_retrieval_every=3, cache_mb=512, validate_every=0, scheduler="cosine"),
+    # CPU, 2 cores: twice the width and the epochs; for the single-pair check with 3 seeds.
+    "small": Preset(clip=ClipSpec.tiny().model_dump(mode="json"), width=0.25, epochs=24, batch=16, lr=0.05, negatives=64,
+                    ft_epochs=30, ft_lr=0.05, ft_batch=16, retrieval_clips=3, test_clips=3, workers=0, teacher_epochs=72,
+                    teacher_retrieval_every=6, cache_mb=512, validate_every=0, scheduler="cosine"),
     # The PCL defaults (method.md §2.3, §4.1); the per-sample costs are H100 bf16 estimates for r3d.
     "ucf101": Preset(clip=ClipSpec().model_dump(mode="json"), width=1.0, epochs=200, batch=16, lr=0.01, negatives=1024,
                      ft_epochs=150, ft_lr=1e-3, ft_batch=8, retrieval_clips=10, test_clips=10, workers=8, retrieval_every=10),
+}
+
+
+KD_TARGET_TEXT = {
+    "pretext": "KL on the 5-way pretext logits",
+    "contrastive": "KL on the in-batch contrastive distribution (clip 0 vs clip 2 of every video in the batch)",
+    "both": "KL on the 5-way pretext logits + KL on the in-batch contrastive distribution",
 }
 
 
@@ -88,17 +105,20 @@ def build_grid(grid: str, seeds: int, *, pair: tuple[str, str] = ("r3d", "r3d"))
 def pretrain_config(spec: RunSpec, preset: Preset, data_root: Path, out: Path) -> PretrainConfig:
     distill: dict[str, Any] = {"alpha": 0.0}
     if spec.role == "student":
-        distill = {"alpha": 1.0, "temperature": 4.0, "target": "pretext", "teacher_checkpoint": out / spec.teacher / "checkpoint.pt"}  # type: ignore[operator]
+        distill = {"alpha": 1.0, "temperature": 4.0, "target": preset.kd_target, "teacher_checkpoint": out / spec.teacher / "checkpoint.pt"}  # type: ignore[operator]
+    teacher = spec.role == "teacher"
     return PretrainConfig.model_validate({
         "kind": "distill" if spec.role == "student" else "pretrain",
-        "data": {"root": data_root, "subset": spec.fraction, "subset_seed": spec.seed, "workers": preset.workers},
+        "data": {"root": data_root, "subset": spec.fraction, "subset_seed": spec.seed, "workers": preset.workers,
+                 "cache_mb": preset.cache_mb},
         "clip": preset.clip,
         "model": {"backbone": spec.backbone, "width": preset.width},
         "contrast": {"negatives": preset.negatives},
         "distill": distill,
-        "optim": {"batch_size": preset.batch, "lr": preset.lr, "scheduler": "none",
-                  "epochs": preset.teacher_epochs if spec.role == "teacher" and preset.teacher_epochs else preset.epochs},
-        "runtime": {"seed": spec.seed, "retrieval_every": preset.retrieval_every, "log_every": 50},
+        "optim": {"batch_size": preset.batch, "lr": preset.lr, "scheduler": preset.scheduler,
+                  "epochs": preset.teacher_epochs if teacher and preset.teacher_epochs else preset.epochs},
+        "runtime": {"seed": spec.seed, "log_every": 50, "validate_every": preset.validate_every,
+                    "retrieval_every": preset.teacher_retrieval_every if teacher and preset.teacher_retrieval_every else preset.retrieval_every},
         "eval": {"retrieval_clips": preset.retrieval_clips},
     })
 
@@ -106,7 +126,7 @@ def pretrain_config(spec: RunSpec, preset: Preset, data_root: Path, out: Path) -
 def finetune_config(spec: RunSpec, preset: Preset, data_root: Path, out: Path) -> FinetuneConfig:
     clip = dict(preset.clip, normalize=False)
     return FinetuneConfig.model_validate({
-        "data": {"root": data_root, "workers": preset.workers},
+        "data": {"root": data_root, "workers": preset.workers, "cache_mb": preset.cache_mb},
         "source_checkpoint": out / spec.name / "checkpoint.pt",
         "clip": clip,
         "model": {"backbone": spec.backbone, "width": preset.width},
@@ -161,7 +181,7 @@ def random_init_retrieval(backbones: list[str], seeds: int, preset: Preset, data
         for seed in range(seeds):
             run_dir = out / f"random-init-{backbone}-s{seed}"
             results = _completed(run_dir) or run(RetrieveConfig.model_validate({
-                "data": {"root": data_root, "workers": preset.workers}, "clip": preset.clip,
+                "data": {"root": data_root, "workers": preset.workers, "cache_mb": preset.cache_mb}, "clip": preset.clip,
                 "model": {"backbone": backbone, "width": preset.width},
                 "eval": {"retrieval_clips": preset.retrieval_clips}, "runtime": {"seed": seed},
             }), out_dir=run_dir).results
@@ -345,17 +365,20 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override the preset's epochs (pretraining)")
     parser.add_argument("--teacher-epochs", type=int, help="teachers' epochs (default: the preset's; students and baselines always share one budget)")
     parser.add_argument("--ft-epochs", type=int)
+    parser.add_argument("--kd-target", choices=["pretext", "contrastive", "both"],
+                        help="what students distil (default both: the 5-way pretext logits and the in-batch contrastive distribution)")
     parser.add_argument("--no-finetune", action="store_true")
     parser.add_argument("--estimate-only", action="store_true", help="print the GPU-hours estimate and exit")
     args = parser.parse_args()
 
     preset = PRESETS[args.preset]
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("ft_epochs", args.ft_epochs), ("teacher_epochs", args.teacher_epochs)) if v}
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("ft_epochs", args.ft_epochs), ("teacher_epochs", args.teacher_epochs),
+                                   ("kd_target", args.kd_target)) if v}
     preset = Preset(**{**asdict(preset), **overrides})
     seeds = args.seeds or (3 if args.grid == "pair" else 2)
     pair = tuple(args.pair.split(","))
     specs = build_grid(args.grid, seeds, pair=pair)  # type: ignore[arg-type]
-    out = args.out / f"{args.grid}-{args.preset}"
+    out = args.out / (f"{args.grid}-{args.preset}" + (f"-kd-{args.kd_target}" if args.kd_target else ""))
     out.mkdir(parents=True, exist_ok=True)
 
     if args.preset == "ucf101":
@@ -374,15 +397,16 @@ def main() -> None:
     if data_root is None:
         from ml.synthetic import generate_dataset
 
-        data_root = out / "data"
+        data_root = args.out / f"data-6x{preset.videos_per_class}"  # shared by every grid of the same set
         if not (data_root / "splits" / "classInd.txt").is_file():
-            generate_dataset(data_root, classes=6, videos_per_class=16, frames=48, width=64, height=48, seed=0)
-    protocol = (f"{'synthetic 6-class set (ml.synthetic, 16 videos/class, whole groups held out)' if args.data_root is None else data_root}; "
+            generate_dataset(data_root, classes=6, videos_per_class=preset.videos_per_class, frames=48, width=64, height=48, seed=0)
+    protocol = (f"{f'synthetic 6-class set (ml.synthetic, {preset.videos_per_class} videos/class, whole groups held out)' if args.data_root is None else data_root}; "
                 f"split 1; {preset.epochs} pretraining epochs for every KD student and no-KD baseline, "
                 f"{preset.teacher_epochs or preset.epochs} for teachers, batch {preset.batch}, "
-                f"lr {preset.lr}, K={preset.negatives}; clips {preset.clip['frames']}x{preset.clip['crop']}^2, width {preset.width}; "
+                f"SGD lr {preset.lr} ({preset.scheduler} schedule), K={preset.negatives}; clips {preset.clip['frames']}x{preset.clip['crop']}^2, width {preset.width}; "
                 f"retrieval: test queries vs train gallery, {preset.retrieval_clips} clips/video, top-1; "
-                f"fine-tune: {preset.ft_epochs} epochs, video-level top-1 over {preset.test_clips} clips; KD: pretext logits, T=4, α=1")
+                f"fine-tune: {preset.ft_epochs} epochs, video-level top-1 over {preset.test_clips} clips; "
+                f"KD: {KD_TARGET_TEXT[preset.kd_target]}, T=4, α=1")
     print(f"{len(specs)} runs -> {out}")
     started = time.perf_counter()
     for spec in specs:

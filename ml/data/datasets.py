@@ -27,6 +27,7 @@ from ml.data.clip_sampling import (
     tuple_total_frames,
 )
 from ml.data.decord_reader import open_video
+from ml.data.frame_cache import DecodedVideoCache
 from ml.data.splits import VideoItem
 from ml.data.transforms import build_clip_transform
 from ml.data.vcp import vcp_edit
@@ -56,12 +57,18 @@ class VideoDataset(Dataset[dict[str, Any]]):
     """Shared plumbing: items, frame counts, decoding, and a shared-memory epoch counter."""
 
     def __init__(
-        self, items: Sequence[VideoItem], frame_counts: Mapping[str, int] | Sequence[int], clip: ClipSpec, seed: int = 0
+        self,
+        items: Sequence[VideoItem],
+        frame_counts: Mapping[str, int] | Sequence[int],
+        clip: ClipSpec,
+        seed: int = 0,
+        cache: DecodedVideoCache | None = None,
     ) -> None:
         self.items = list(items)
         self.frame_counts = _aligned_counts(self.items, frame_counts)
         self.clip = clip
         self.seed = int(seed)
+        self.cache = cache
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
@@ -81,6 +88,10 @@ class VideoDataset(Dataset[dict[str, Any]]):
     def _decode(self, index: int, clips: Sequence[ClipInfo]) -> list[np.ndarray]:
         """uint8 T×H×W×3 per clip, decoding each distinct frame of the video once."""
         item = self.items[index]
+        if self.cache is not None:
+            video = self.cache.frames(item.path, width=self.clip.resize_w, height=self.clip.resize_h)
+            last = len(video) - 1
+            return [video[[min(i, last) for i in c.indices]] for c in clips]
         wanted = [i for c in clips for i in c.indices]
         with open_video(item.path, width=self.clip.resize_w, height=self.clip.resize_h) as video:
             last = video.num_frames - 1
@@ -112,8 +123,9 @@ class PCLTupleDataset(VideoDataset):
         augment: AugmentConfig,
         pretext: PretextConfig,
         seed: int = 0,
+        cache: DecodedVideoCache | None = None,
     ) -> None:
-        super().__init__(items, frame_counts, clip, seed)
+        super().__init__(items, frame_counts, clip, seed, cache)
         self.augment = augment
         self.pretext = pretext
         self.transform = build_clip_transform(clip, augment, train=True)
@@ -157,8 +169,9 @@ class ClipDataset(VideoDataset):
         augment: AugmentConfig | None,
         seed: int = 0,
         train: bool = True,
+        cache: DecodedVideoCache | None = None,
     ) -> None:
-        super().__init__(items, frame_counts, clip, seed)
+        super().__init__(items, frame_counts, clip, seed, cache)
         self.train = train
         self.augment = augment
         self.sampler = make_clip_sampler("random" if train else "center", clip.frames)
@@ -185,8 +198,9 @@ class MultiClipDataset(VideoDataset):
         frame_counts: Mapping[str, int] | Sequence[int],
         clip: ClipSpec,
         num_clips: int = 10,
+        cache: DecodedVideoCache | None = None,
     ) -> None:
-        super().__init__(items, frame_counts, clip, 0)
+        super().__init__(items, frame_counts, clip, 0, cache)
         if num_clips < 1:
             raise ValueError(f"num_clips must be >= 1, got {num_clips}")
         self.num_clips = num_clips

@@ -32,7 +32,7 @@ class PCLTask:
         num_train: int,
         rt: Runtime,
         teacher: PCLNet | None = None,
-        validate: Callable[[nn.Module], dict[str, float]] | None = None,
+        validate: Callable[[nn.Module, int, bool], dict[str, float]] | None = None,  # (net, epoch, last)
         evaluate: Callable[[nn.Module, int, bool], dict[str, float]] | None = None,
     ) -> None:
         self.cfg, self.rt = cfg, rt
@@ -120,7 +120,7 @@ class PCLTask:
     def end_of_epoch(self, epoch: int, *, last: bool) -> dict[str, float]:
         metrics: dict[str, float] = {}
         if self._validate is not None:
-            metrics.update(self._validate(self.net))
+            metrics.update(self._validate(self.net, epoch, last))
         if self._evaluate is not None:
             metrics.update(self._evaluate(self.net.backbone, epoch, last))
         return metrics

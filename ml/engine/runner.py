@@ -20,6 +20,7 @@ from torch.utils.data import ConcatDataset
 
 from ml.config import AnyConfig, ClipSpec, DataConfig, FinetuneConfig, ModelConfig, PretrainConfig, RetrieveConfig, config_hash, training_hash
 from ml.data import ClipDataset, DatasetIndex, MultiClipDataset, PCLTupleDataset, index_dataset, scan_index
+from ml.data.frame_cache import DecodedVideoCache
 from ml.data.loader import make_loader
 from ml.engine.callbacks import Callback
 from ml.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -71,10 +72,15 @@ def _model_meta(model: ModelConfig, clip: ClipSpec) -> dict[str, Any]:
     return {"backbone": model.backbone, "width": model.width, "modality": model.modality, "clip": clip.model_dump(mode="json")}
 
 
-def _retrieval_videos(index: DatasetIndex, clip: ClipSpec, num_clips: int) -> ConcatDataset[Any]:
+def _frame_cache(data: DataConfig) -> DecodedVideoCache | None:
+    """One decoded-video cache shared by every dataset of a run (per process; see ml.data.frame_cache)."""
+    return DecodedVideoCache(data.cache_mb * 2**20) if data.cache_mb else None
+
+
+def _retrieval_videos(index: DatasetIndex, clip: ClipSpec, num_clips: int, cache: DecodedVideoCache | None) -> ConcatDataset[Any]:
     """The train videos (the gallery) followed by the test videos (the queries)."""
-    return ConcatDataset([MultiClipDataset(index.train, index.frame_counts(index.train), clip, num_clips),
-                          MultiClipDataset(index.test, index.frame_counts(index.test), clip, num_clips)])
+    return ConcatDataset([MultiClipDataset(index.train, index.frame_counts(index.train), clip, num_clips, cache=cache),
+                          MultiClipDataset(index.test, index.frame_counts(index.test), clip, num_clips, cache=cache)])
 
 
 def _write_results(out_dir: Path, results: dict[str, Any]) -> None:
@@ -100,7 +106,9 @@ def _run_pcl(cfg: PretrainConfig, *, out_dir: Path, callback: Callback, should_s
     min_frames = PCLTupleDataset.min_frames(cfg.clip, cfg.pretext)
     index = prepare_index(cfg.data, min_frames=min_frames, callback=callback)
     train_items = index.train
-    train_set = PCLTupleDataset(train_items, index.frame_counts(train_items), cfg.clip, cfg.augment, cfg.pretext, seed=cfg.runtime.seed)
+    cache = _frame_cache(cfg.data)
+    train_set = PCLTupleDataset(train_items, index.frame_counts(train_items), cfg.clip, cfg.augment, cfg.pretext, seed=cfg.runtime.seed,
+                                cache=cache)
     teacher = None
     teacher_meta: dict[str, Any] = {}
     if cfg.distill.teacher_checkpoint is not None and cfg.distill.alpha > 0:
@@ -108,15 +116,17 @@ def _run_pcl(cfg: PretrainConfig, *, out_dir: Path, callback: Callback, should_s
         teacher_meta = {"teacher_backbone": tstate["backbone"], "teacher_width": tstate["width"],
                         "teacher_results": tstate.get("results", {})}
         callback.on_log(f"teacher {tstate['backbone']} (width {tstate['width']}) from {cfg.distill.teacher_checkpoint}")
-    val_set = PCLTupleDataset(index.test, index.frame_counts(index.test), cfg.clip, cfg.augment, cfg.pretext, seed=cfg.runtime.seed + 7) if index.test else None
+    val_set = PCLTupleDataset(index.test, index.frame_counts(index.test), cfg.clip, cfg.augment, cfg.pretext, seed=cfg.runtime.seed + 7,
+                              cache=cache) if index.test else None
     workers = cfg.data.workers
     # Built once: their workers persist over the run's per-epoch validations and retrievals.
     val_loader = make_loader(val_set, batch_size=cfg.optim.batch_size, shuffle=False, workers=workers, seed=0,
                              drop_last=False, pin_memory=rt.pin_memory) if val_set is not None else None
-    retrieval_loader = eval_loader(_retrieval_videos(index, cfg.clip, cfg.eval.retrieval_clips), workers=workers, rt=rt)
+    retrieval_loader = eval_loader(_retrieval_videos(index, cfg.clip, cfg.eval.retrieval_clips, cache), workers=workers, rt=rt)
 
-    def validate(net: torch.nn.Module) -> dict[str, float]:
-        if val_loader is None:
+    def validate(net: torch.nn.Module, epoch: int, last: bool) -> dict[str, float]:
+        every = cfg.runtime.validate_every
+        if val_loader is None or not every or (epoch % every and not last):
             return {}
         val_loader.set_epoch(0)  # the same tuples every epoch, like the reference's fixed seeds
         return task.validation_losses(itertools.islice(val_loader, cfg.runtime.max_steps_per_epoch))
@@ -205,8 +215,11 @@ def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, sho
         source_meta = {"source_kind": source["kind"], "source_results": source.get("results", {})}
     index = prepare_index(cfg.data, min_frames=cfg.clip.frames, callback=callback)
     train_items, val_items = _split_validation(index.train, cfg.val_videos, cfg.runtime.seed)
-    train_set = ClipDataset(train_items, index.frame_counts(train_items), cfg.clip, cfg.augment, seed=cfg.runtime.seed, train=True)
-    val_set = ClipDataset(val_items, index.frame_counts(val_items), cfg.clip, cfg.augment, seed=cfg.runtime.seed, train=False) if val_items else None
+    cache = _frame_cache(cfg.data)
+    train_set = ClipDataset(train_items, index.frame_counts(train_items), cfg.clip, cfg.augment, seed=cfg.runtime.seed, train=True,
+                            cache=cache)
+    val_set = ClipDataset(val_items, index.frame_counts(val_items), cfg.clip, cfg.augment, seed=cfg.runtime.seed, train=False,
+                          cache=cache) if val_items else None
     workers = cfg.data.workers
 
     val_loader = make_loader(val_set, batch_size=cfg.optim.batch_size, shuffle=False, workers=workers, seed=0,
@@ -237,7 +250,7 @@ def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, sho
     if fit.status == "completed":
         if loop.best_epoch:  # test the best-validation-loss epoch, as the reference does
             task.load_state_dict(load_checkpoint(loop.best_path)["task"])
-        test_set = MultiClipDataset(index.test, index.frame_counts(index.test), cfg.clip, cfg.eval.test_clips)
+        test_set = MultiClipDataset(index.test, index.frame_counts(index.test), cfg.clip, cfg.eval.test_clips, cache=cache)
         scores = (classify_videos(task.model, eval_loader(test_set, workers=workers, rt=rt), rt=rt, modality=cfg.model.modality)
                   if index.test else {})
         scores["protocol"] = (f"{index.source} test list, {len(index.test)} videos, video-level = logits averaged over "
@@ -264,7 +277,7 @@ def _run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt:
         clip = cfg.clip or ClipSpec()
         backbone = build_backbone(model_cfg.backbone, width=model_cfg.width)
     index = prepare_index(cfg.data, min_frames=clip.frames, callback=callback)
-    videos = eval_loader(_retrieval_videos(index, clip, cfg.eval.retrieval_clips), workers=cfg.data.workers, rt=rt)
+    videos = eval_loader(_retrieval_videos(index, clip, cfg.eval.retrieval_clips, _frame_cache(cfg.data)), workers=cfg.data.workers, rt=rt)
     started = time.perf_counter()
     scores: dict[str, Any] = retrieval_eval(backbone.to(rt.device), videos, gallery_size=len(index.train), rt=rt,
                                             modality=model_cfg.modality, ks=cfg.eval.retrieval_ks,

@@ -23,6 +23,7 @@ from ml.data.clip_sampling import (
 )
 from ml.data.datasets import ClipDataset, MultiClipDataset, PCLTupleDataset
 from ml.data.decord_reader import VideoFile, open_video, probe, read_frames
+from ml.data.frame_cache import DecodedVideoCache
 from ml.data.loader import make_loader
 from ml.data.scan import scan_index
 from ml.data.splits import DatasetIndex, VideoItem, index_dataset
@@ -414,6 +415,42 @@ def test_samples_do_not_depend_on_worker_count(tiny_dataset: Path, tiny_clip: Cl
     ds.set_epoch(1)
     by_index = {i: s for i, _, s in serial[1]}
     assert float(ds[4]["clips"].double().sum()) == by_index[4]
+
+
+def test_decoded_video_cache_gives_identical_samples_and_decodes_each_video_once(tiny_dataset: Path, tiny_clip: ClipSpec) -> None:
+    index = _scanned(tiny_dataset)
+    pretext = PretextConfig(interval=2)
+    plain = PCLTupleDataset(index.train, index.frames, tiny_clip, FULL_AUG, pretext, seed=5)
+    cache = DecodedVideoCache(64 * 2**20)
+    cached = PCLTupleDataset(index.train, index.frames, tiny_clip, FULL_AUG, pretext, seed=5, cache=cache)
+    retrieval = MultiClipDataset(index.train, index.frames, tiny_clip, num_clips=3, cache=cache)  # shares the cache
+    for epoch in (0, 1):
+        plain.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(len(plain)):
+            a, b = plain[i], cached[i]
+            assert a["label"] == b["label"] and torch.equal(a["clips"], b["clips"])
+    reference = MultiClipDataset(index.train, index.frames, tiny_clip, num_clips=3)
+    assert torch.equal(retrieval[2]["clips"], reference[2]["clips"])
+    assert cache.misses == len(index.train) and len(cache) == len(index.train)  # one decode per video, ever
+    assert cache.hits == len(index.train) + 1  # the second epoch and the retrieval sample
+
+
+def test_decoded_video_cache_stays_within_its_budget(tiny_dataset: Path, tiny_clip: ClipSpec) -> None:
+    index = _scanned(tiny_dataset)
+    paths = [str(it.path) for it in index.train[:4]]
+    size = DecodedVideoCache(2**30).frames(paths[0], width=tiny_clip.resize_w, height=tiny_clip.resize_h).nbytes
+    cache = DecodedVideoCache(2 * size)  # room for two videos
+    for path in paths:
+        video = cache.frames(path, width=tiny_clip.resize_w, height=tiny_clip.resize_h)
+        assert not video.flags.writeable
+    assert len(cache) == 2 and cache.bytes_used <= 2 * size
+    cache.frames(paths[3], width=tiny_clip.resize_w, height=tiny_clip.resize_h)  # most recent: a hit
+    cache.frames(paths[0], width=tiny_clip.resize_w, height=tiny_clip.resize_h)  # evicted earlier: decoded again
+    assert (cache.hits, cache.misses) == (1, 5)
+    too_small = DecodedVideoCache(size - 1)  # a video larger than the budget is decoded but never kept
+    too_small.frames(paths[0], width=tiny_clip.resize_w, height=tiny_clip.resize_h)
+    assert len(too_small) == 0 and too_small.bytes_used == 0
 
 
 def test_loader_without_shuffle_keeps_order(tiny_dataset: Path, tiny_clip: ClipSpec) -> None:

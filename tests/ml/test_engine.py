@@ -174,3 +174,16 @@ def test_best_validation_epoch_is_kept_beside_the_latest(tiny_dataset, tmp_path)
     assert result.results["best_val_loss_epoch"] == best_epoch
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["epoch"] == best_epoch and best["best"]["epoch"] == best_epoch
+
+
+def test_frame_cache_and_sparse_validation_leave_the_weights_unchanged(tiny_dataset, tmp_path):
+    optim = {"batch_size": 4, "epochs": 3, "lr": 0.02, "scheduler": "none"}
+    plain_cfg = pretrain_config(tiny_dataset, optim=optim)
+    fast_cfg = pretrain_config(tiny_dataset, optim=optim, data={"root": tiny_dataset, "workers": 0, "cache_mb": 64},
+                               runtime={"log_every": 1, "max_steps_per_epoch": 3, "validate_every": 2})
+    plain = run(plain_cfg, out_dir=tmp_path / "plain")
+    fast = run(fast_cfg, out_dir=tmp_path / "fast")
+    assert [("val_loss" in h) for h in plain.results["history"]] == [True, True, True]
+    assert [("val_loss" in h) for h in fast.results["history"]] == [False, True, True]  # every 2nd epoch and the last
+    _states_equal(load_checkpoint(tmp_path / "plain" / "checkpoint.pt")["task"], load_checkpoint(tmp_path / "fast" / "checkpoint.pt")["task"])
+    assert fast.results["retrieval"] == plain.results["retrieval"]
