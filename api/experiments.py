@@ -2,7 +2,7 @@
 
   python -m api.experiments submit --url http://127.0.0.1:8000 --dataset-id 1 --grid full [--token T] \\
       [--backbones r3d,c3d,r21d] [--pair r3d,r3d] [--fractions 1,.5,.25,.02] [--seeds 0,1,2] \\
-      [--width 0.125 --clip tiny --epochs 12 --batch-size 8 --lr 0.01 --finetune-epochs 12 ...]
+      [--width 0.125 --clip tiny --epochs 12 --teacher-epochs 36 --batch-size 8 --lr 0.01 --finetune-epochs 12 ...]
   python -m api.experiments show --url http://127.0.0.1:8000 ID
   python -m api.experiments list --url http://127.0.0.1:8000
   python -m api.experiments cancel --url http://127.0.0.1:8000 ID
@@ -25,6 +25,7 @@ from typing import Any
 BUDGET: dict[str, tuple[str, Callable[[str], Any]]] = {
     "--width": ("width", float), "--modality": ("modality", str), "--clip": ("clip", str),
     "--frames": ("frames", int), "--crop": ("crop", int), "--epochs": ("epochs", int),
+    "--teacher-epochs": ("teacher_epochs", int),
     "--batch-size": ("batch_size", int), "--lr": ("lr", float), "--scheduler": ("scheduler", str),
     "--max-steps-per-epoch": ("max_steps_per_epoch", int), "--nce-negatives": ("nce_negatives", int),
     "--contrast-weight": ("contrast_weight", float), "--alpha": ("alpha", float),

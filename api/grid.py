@@ -60,6 +60,8 @@ def pretrain_request(body: ExperimentCreate, run: GridRun, *, name: str, teacher
                               "retrieval_every": 1, "data_fraction": run.fraction if run.fraction < 1 else None,
                               "seed": run.training_seed,
                               **_pick(body, PRETRAIN_FIELDS)}
+    if run.role == "teacher" and body.teacher_epochs is not None:
+        values["epochs"] = body.teacher_epochs
     if teacher is not None:
         values.update(teacher_job_id=teacher.id, after_job_id=teacher.id, **_pick(body, KD_FIELDS))
     return _job_body(values)

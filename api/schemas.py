@@ -241,6 +241,8 @@ class ExperimentCreate(BaseModel):
     frames: int | None = None
     crop: int | None = None
     epochs: int | None = None
+    teacher_epochs: int | None = Field(None, ge=1, description="teachers' pretraining epochs (default: epochs); "
+                                       "students and baselines always share one budget")
     batch_size: int | None = None
     lr: float | None = None
     momentum: float | None = None
@@ -253,7 +255,9 @@ class ExperimentCreate(BaseModel):
     # distillation (students only)
     alpha: float = Field(1.0, gt=0, description="KD weight of the students (baselines have none)")
     temperature: float | None = None
-    distill_target: Literal["pretext", "contrastive", "both"] | None = None
+    distill_target: Literal["pretext", "contrastive", "both"] = Field(
+        "both", description="what the students distil; default both (pretext logits + in-batch contrastive "
+        "distribution), as experiments/reproduce.py; a single distill job defaults to pretext")
     # fine-tuning after every pretraining run
     finetune_epochs: int | None = None
     finetune_lr: float | None = None

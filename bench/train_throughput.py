@@ -115,6 +115,7 @@ def bench_steps(steps: int, batch: int, cuda: bool, root: Path) -> list[dict[str
 def bench_data(root: Path, batches: int, batch: int) -> list[dict[str, object]]:
     from ml.config import DataConfig
     from ml.data import PCLTupleDataset, index_dataset, scan_index
+    from ml.data.frame_cache import DecodedVideoCache
     from ml.synthetic import generate_dataset
 
     data_root = root / "synthetic"
@@ -123,9 +124,13 @@ def bench_data(root: Path, batches: int, batch: int) -> list[dict[str, object]]:
     pretext = PretextConfig()
     index = scan_index(index_dataset(DataConfig(root=data_root)), min_frames=PCLTupleDataset.min_frames(clip, pretext))
     dataset = PCLTupleDataset(index.train, index.frame_counts(index.train), clip, AugmentConfig(), pretext, seed=0)
+    cached = PCLTupleDataset(index.train, index.frame_counts(index.train), clip, AugmentConfig(), pretext, seed=0,
+                             cache=DecodedVideoCache(2**30))
+    for i in range(len(cached)):  # warm: every video decoded once, as after a training run's first epoch
+        cached[i]
     rows = []
-    for workers in (0, 2, 4):
-        loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers,
+    for name, ds, workers in [("off", dataset, 0), ("off", dataset, 2), ("off", dataset, 4), ("warm", cached, 0)]:
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers,
                                              persistent_workers=False, drop_last=True)
         t0 = time.perf_counter()
         n = 0
@@ -134,7 +139,7 @@ def bench_data(root: Path, batches: int, batch: int) -> list[dict[str, object]]:
             if i + 1 >= batches:
                 break
         elapsed = time.perf_counter() - t0
-        rows.append({"workers": workers, "clips_s": n / elapsed, "batches": batches, "batch": batch})
+        rows.append({"workers": workers, "frame_cache": name, "clips_s": n / elapsed, "batches": batches, "batch": batch})
     return rows
 
 

@@ -196,12 +196,15 @@ def epochs_to_reach(curve: list[float | None], target: float) -> int | None:
     return None
 
 
-def fmt_stats(values: list[float]) -> str:
+def fmt_stats(values: list[float], *, signed: bool = False) -> str:
+    """Percent, mean ± sample std over seeds."""
     if not values:
         return "n/a"
+    sign = "+" if signed else ""
+    mean = round(100 * statistics.mean(values), 1) + 0.0  # + 0.0: no "-0.0"
     if len(values) == 1:
-        return f"{100 * values[0]:.1f}"
-    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
+        return f"{mean:{sign}.1f}"
+    return f"{mean:{sign}.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
 def summarise(specs: list[RunSpec], out: Path, *, protocol: str, random_init: dict[str, list[float]]) -> dict[str, Any]:
@@ -245,6 +248,7 @@ def summarise(specs: list[RunSpec], out: Path, *, protocol: str, random_init: di
                      f"| {fmt_stats(ft)} | {reach_txt} |")
     for backbone, values in sorted(random_init.items()):
         lines.append(f"| random init (untrained) | {backbone} | 100% | {len(values)} | {fmt_stats(values)} | — | — | — |")
+    lines += ["", *pair_table(specs)]
     claims = check_claims(specs)
     lines += ["", "Claims (per seed, same budget):"] + [f"- {c}" for c in claims["text"]]
     (out / "results.md").write_text("\n".join(lines) + "\n")
@@ -252,6 +256,28 @@ def summarise(specs: list[RunSpec], out: Path, *, protocol: str, random_init: di
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print("\n".join(lines))
     return summary
+
+
+def pair_table(specs: list[RunSpec]) -> list[str]:
+    """Teacher -> student rows at full data and the pair's data fractions, with the paired KD gain (student minus
+    the same-seed baseline of its backbone) so that seed-to-seed spread shared by both does not hide it."""
+    by_name = {s.name: s for s in specs}
+    lines = ["| teacher → student | data | teacher R@1 | KD student R@1 | no-KD baseline R@1 | KD gain (paired) "
+             "| KD student fine-tuned | baseline fine-tuned | KD gain fine-tuned (paired) |", "|---|---|---|---|---|---|---|---|---|"]
+    students = [s for s in specs if s.role == "student"]
+    keys = sorted({(by_name[s.teacher].backbone, s.backbone, s.fraction) for s in students},  # type: ignore[index]
+                  key=lambda k: (-k[2], k[0], k[1]))
+    for t_bb, s_bb, frac in keys:
+        members = [s for s in students if s.backbone == s_bb and s.fraction == frac and by_name[s.teacher].backbone == t_bb]  # type: ignore[index]
+        tag = f"-{frac * 100:g}pct" if frac < 1 else ""
+        pairs = [(m, by_name[f"baseline-{s_bb}{tag}-s{m.seed}"], by_name[m.teacher]) for m in members]  # type: ignore[index]
+        col = lambda key, i: [p[i].result[key] for p in pairs if p[i].result[key] is not None]  # noqa: E731
+        gain = lambda key: [p[0].result[key] - p[1].result[key] for p in pairs if p[0].result[key] is not None and p[1].result[key] is not None]  # noqa: E731
+        lines.append(f"| {t_bb} → {s_bb} | {frac * 100:g}% | {fmt_stats(col('retrieval_top1', 2))} | {fmt_stats(col('retrieval_top1', 0))} "
+                     f"| {fmt_stats(col('retrieval_top1', 1))} | {fmt_stats(gain('retrieval_top1'), signed=True)} "
+                     f"| {fmt_stats(col('finetune_top1', 0))} | {fmt_stats(col('finetune_top1', 1))} "
+                     f"| {fmt_stats(gain('finetune_top1'), signed=True)} |")
+    return lines
 
 
 def check_claims(specs: list[RunSpec]) -> dict[str, Any]:
@@ -315,6 +341,10 @@ def plot(specs: list[RunSpec], out: Path) -> list[Path]:
             if len(curves) > 1:
                 sd = [statistics.stdev(c[e - 1] for c in curves) * 100 for e in epochs]
                 ax.fill_between(epochs, [m - d for m, d in zip(mean, sd)], [m + d for m, d in zip(mean, sd)], color=colour, alpha=0.15)
+        teachers = series[f"PCL teacher ({t_bb})"]
+        if teachers:  # the target of "epochs to reach the teacher's final retrieval top-1"
+            final = statistics.mean(t.result["retrieval_top1"] for t in teachers) * 100
+            ax.axhline(final, color="tab:gray", linestyle="--", linewidth=1, label=f"teacher's final ({final:.1f})")
         ax.set_xlabel("epoch")
         ax.set_ylabel("retrieval top-1 (%)")
         ax.set_title(f"Convergence: {t_bb} teacher → {s_bb} student")
@@ -416,8 +446,11 @@ def main() -> None:
     plots = plot(specs, out)
     summary["plots"] = [str(p) for p in plots]
     summary["minutes"] = (time.perf_counter() - started) / 60
+    # what the runs themselves cost when they were trained (kept per run, so a re-summarised grid still reports it)
+    summary["run_minutes"] = sum(spec.result["seconds"] for spec in specs) / 60
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"\nwrote {out / 'results.md'}, {out / 'results.csv'}, {len(plots)} plot(s) in {summary['minutes']:.1f} min")
+    print(f"\nwrote {out / 'results.md'}, {out / 'results.csv'}, {len(plots)} plot(s) in {summary['minutes']:.1f} min "
+          f"(the runs took {summary['run_minutes']:.1f} min to train)")
 
 
 if __name__ == "__main__":

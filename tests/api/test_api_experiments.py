@@ -43,7 +43,7 @@ def test_full_grid_plan_matches_the_research_grid() -> None:
 
 
 def test_grid_jobs_roles_dependencies_and_budget(client: TestClient, dataset: dict[str, Any]) -> None:
-    r = client.post("/experiments", json={**TINY, "dataset_id": dataset["id"], "grid": "full",
+    r = client.post("/experiments", json={**TINY, "dataset_id": dataset["id"], "grid": "full", "teacher_epochs": 3,
                                           "backbones": ["r3d", "c3d"], "pair": ["r3d", "c3d"], "fractions": [1, 0.5]})
     assert r.status_code == 201, r.text
     exp = r.json()
@@ -62,6 +62,8 @@ def test_grid_jobs_roles_dependencies_and_budget(client: TestClient, dataset: di
     for key in ("optim", "clip", "contrast"):  # one budget for student and baseline
         assert s["config"][key] == b["config"][key]
     assert s["config"]["distill"]["alpha"] == 1.0 and b["config"]["distill"]["alpha"] == 0.0
+    assert s["config"]["distill"]["target"] == "both"  # the grid's default, as experiments/reproduce.py
+    assert t["config"]["optim"]["epochs"] == 3 and s["config"]["optim"]["epochs"] == b["config"]["optim"]["epochs"] == 1
     tuned = client.get(f"/jobs/{student['finetune_job_id']}").json()
     assert tuned["status"] == "waiting" and tuned["after_id"] == tuned["parent_id"] == student["job_id"]
     assert tuned["config"]["model"]["backbone"] == "c3d" and tuned["config"]["optim"]["epochs"] == 1
