@@ -201,6 +201,19 @@ def abandon_successors(session: Session, job_id: int, *, to: JobStatus, reason: 
     return done
 
 
+def revive_successors(session: Session, job_id: int) -> list[int]:
+    """Undo :func:`abandon_successors` when ``job_id`` is resumed: jobs that never started and ended only because
+    it failed or was cancelled wait on it again (and theirs, transitively); returns their ids."""
+    done: list[int] = []
+    for ended in (JobStatus.FAILED, JobStatus.CANCELLED):
+        for j in successors(session, job_id, status=ended):
+            abandoned = j.attempts == 0 and (j.error or "").startswith(f"dependency job {job_id} ")
+            if abandoned and transition(session, j.id, to=JobStatus.WAITING, expected=[ended], error=None, finished_at=None):
+                done.append(j.id)
+                done += revive_successors(session, j.id)
+    return done
+
+
 def cancel_successors(session: Session, job_id: int, *, reason: str) -> list[int]:
     return abandon_successors(session, job_id, to=JobStatus.CANCELLED, reason=reason)
 
@@ -210,12 +223,12 @@ def fail_successors(session: Session, job_id: int, *, reason: str) -> list[int]:
 
 
 def dependency_failed(job_id: int) -> str:
-    return (f"dependency job {job_id} failed; resume it (POST /jobs/{job_id}/resume) or fix it, "
-            f"then retry this job")
+    return (f"dependency job {job_id} failed; resume it (POST /jobs/{job_id}/resume) and this job waits on it "
+            f"again, or retry this job after fixing it")
 
 
 def dependency_cancelled(job_id: int) -> str:
-    return f"dependency job {job_id} was cancelled; resume it, then retry this job"
+    return f"dependency job {job_id} was cancelled; resume it (POST /jobs/{job_id}/resume) and this job waits on it again"
 
 
 @dataclass

@@ -25,8 +25,9 @@ _ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED}),
     # running -> queued: re-queued after a lost worker, a graceful worker shutdown or a transient error
     JobStatus.RUNNING: frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.QUEUED}),
-    JobStatus.FAILED: frozenset({JobStatus.QUEUED}),  # resume
-    JobStatus.CANCELLED: frozenset({JobStatus.QUEUED}),  # resume
+    # resume; -> waiting: a job abandoned because its dependency ended waits again when that dependency resumes
+    JobStatus.FAILED: frozenset({JobStatus.QUEUED, JobStatus.WAITING}),
+    JobStatus.CANCELLED: frozenset({JobStatus.QUEUED, JobStatus.WAITING}),
     JobStatus.COMPLETED: frozenset(),
 }
 

@@ -101,13 +101,15 @@ def cancel(job_id: int, session: SessionDep, _: TokenDep) -> JobPublic:
 
 @router.post("/{job_id}/resume", response_model=JobPublic, operation_id="jobs-resume")
 def resume(job_id: int, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: TokenDep) -> JobPublic:
-    """Continue a cancelled or failed job from its last checkpoint (same job id, attempts keep counting)."""
+    """Continue a cancelled or failed job from its last checkpoint (same job id, attempts keep counting); the jobs
+    chained after it that ended only because it did (never started) wait on it again."""
     job = get_job_or_404(session, job_id)
     if job.status not in (JobStatus.CANCELLED, JobStatus.FAILED):
         raise HTTPException(status.HTTP_409_CONFLICT,
                             detail=f"job {job_id} is {job.status.value}; only cancelled or failed jobs resume")
     if not repo.resume_job(session, job_id, extra_attempts=settings.max_attempts):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {job_id} changed status; try again")
+    repo.revive_successors(session, job_id)  # its abandoned dependents (students, fine-tunes) wait on it again
     session.commit()
     enqueue_or_fail(session, enqueuer, job_id)
     return job_public(session, get_job_or_404(session, job_id))

@@ -37,6 +37,8 @@ def test_transitions_are_one_function() -> None:
     assert can_transition(JobStatus.QUEUED, JobStatus.RUNNING)
     assert can_transition(JobStatus.RUNNING, JobStatus.QUEUED)  # re-queue after a lost worker
     assert not can_transition(JobStatus.COMPLETED, JobStatus.QUEUED)
+    assert can_transition(JobStatus.FAILED, JobStatus.WAITING)  # its dependency was resumed
+    assert not can_transition(JobStatus.COMPLETED, JobStatus.WAITING)
     with pytest.raises(InvalidTransition, match="completed job cannot become running"):
         check_transition(JobStatus.COMPLETED, JobStatus.RUNNING)
 

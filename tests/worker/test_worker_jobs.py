@@ -178,6 +178,13 @@ def test_failed_dependency_fails_its_waiting_jobs_with_the_reason(client: TestCl
     r = client.post("/jobs", json=tiny("pretrain", dataset["id"], after_job_id=teacher["id"]))
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "after_job_id"]
     assert "resume it" in r.json()["detail"][0]["msg"]
+    # resuming the teacher revives the chain it took down; completing it releases the student
+    assert client.post(f"/jobs/{teacher['id']}/resume").status_code == 200
+    s, t = client.get(f"/jobs/{student['id']}").json(), client.get(f"/jobs/{tuned['id']}").json()
+    assert (s["status"], s["error"], t["status"], t["error"]) == ("waiting", None, "waiting", None)
+    sent = Sent()
+    assert execute_job(teacher["id"], rt=rt, enqueue=sent, engine_run=fake_engine()).status == "completed"
+    assert sent == [(student["id"], 0)] and client.get(f"/jobs/{student['id']}").json()["status"] == "queued"
 
 
 def test_cancelled_dependency_cancels_its_waiting_jobs(client: TestClient, dataset: dict[str, Any], rt: Any) -> None:
@@ -187,3 +194,5 @@ def test_cancelled_dependency_cancels_its_waiting_jobs(client: TestClient, datas
     client.post(f"/jobs/{first['id']}/cancel")
     after = client.get(f"/jobs/{then['id']}").json()
     assert after["status"] == "cancelled" and f"dependency job {first['id']} was cancelled" in after["error"]
+    assert client.post(f"/jobs/{first['id']}/resume").status_code == 200
+    assert client.get(f"/jobs/{then['id']}").json()["status"] == "waiting"  # the abandoned job waits again
