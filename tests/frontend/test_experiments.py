@@ -24,7 +24,9 @@ def test_new_experiment_form_submit_and_cancel(page: Any, server: Any, console: 
     # defaults are shown; the estimate follows the grid (full: 3 teachers x 3 students, baselines, 3 fractions)
     assert form.get_by_label("Grid").input_value() == "pair"
     assert form.get_by_label("Epochs", exact=True).get_attribute("placeholder") == str(defaults["epochs"])
-    assert form.get_by_label("Teacher").input_value() == "r3d" and form.get_by_label("Student").input_value() == "r3d"
+    assert form.get_by_label("Teacher", exact=True).input_value() == "r3d" and form.get_by_label("Student").input_value() == "r3d"
+    assert form.get_by_label("Teacher epochs").get_attribute("placeholder") == str(defaults["epochs"])
+    assert form.get_by_label("Distil").locator("option").first.inner_text() == "default (both)"  # the grid's KD target
     assert form.locator("[data-field=backbones]").is_hidden()
     form.get_by_label("Grid").select_option("full")
     assert form.get_by_label("c3d", exact=True).is_checked()
