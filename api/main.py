@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.enqueue import Enqueuer
+from api.predict_pool import PredictPool
 from api.predictors import PredictorCache
 from api.routes import artifacts, datasets, demo, experiments, health, jobs, metrics, models, predict
 from persistence import repo
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception:  # noqa: BLE001 - never block startup on recovery
             log.exception("startup recovery failed")
         yield
-        app.state.predict_pool.shutdown(wait=False, cancel_futures=True)
+        app.state.predict_pool.shutdown()
         app.state.enqueuer.close()
         engine.dispose()
 
@@ -70,8 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = make_sessionmaker(engine)
     app.state.enqueuer = Enqueuer(settings)
     app.state.predictors = PredictorCache(size=settings.predictor_cache_size)
-    app.state.predict_pool = ThreadPoolExecutor(max_workers=settings.predict_concurrency,
-                                                thread_name_prefix="predict")
+    app.state.predict_pool = PredictPool(concurrency=settings.predict_concurrency, queue=settings.predict_queue)
     for module in (health, datasets, jobs, metrics, artifacts, models, predict, demo, experiments):
         app.include_router(module.router)
 

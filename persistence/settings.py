@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(200.0, gt=0)
     predict_timeout_s: float = Field(60.0, gt=0)
     predict_concurrency: int = Field(2, ge=1, description="predictions decoding/running at once")
+    predict_queue: int = Field(16, ge=0, description="predictions that may wait for a slot; beyond that /predict answers 503")
     predictor_cache_size: int = Field(2, ge=1)
     heartbeat_s: float = Field(10.0, gt=0, description="worker and job heartbeat period")
     stale_after_s: float = Field(60.0, gt=0, description="a running job whose heartbeat is older is reclaimed")

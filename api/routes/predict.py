@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from api.deps import SessionDep, SettingsDep, TokenDep
+from api.predict_pool import PoolBusy, PredictPool
 from api.predictors import PredictorCache
 from api.routes.models import resolve_model
 from api.schemas import PredictionPublic
@@ -44,6 +45,7 @@ def _int_field(raw: str | None, name: str, default: int | None) -> int | None:
              openapi_extra={"requestBody": {"required": True, "content": _FORM}},
              responses={404: {"description": "unknown model"}, 413: {"description": "upload over MAX_UPLOAD_MB"},
                         415: {"description": "not a video container"}, 422: {"description": "undecodable video"},
+                        503: {"description": "every prediction slot is taken (Retry-After)"},
                         504: {"description": "decoding took longer than PREDICT_TIMEOUT_S"}})
 async def predict(request: Request, session: SessionDep, settings: SettingsDep, _: TokenDep,
                   model: Annotated[int | None, Query(description="model id; default the best")] = None,
@@ -92,11 +94,18 @@ async def predict(request: Request, session: SessionDep, settings: SettingsDep, 
 async def _run_limited(request: Request, fn: Any, *, timeout: float) -> dict[str, Any]:
     from ml.errors import CheckpointError, VideoError
 
-    loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(request.app.state.predict_pool, fn)
+    pool: PredictPool = request.app.state.predict_pool
     try:
-        return await asyncio.wait_for(future, timeout=timeout)
+        work = pool.submit(fn)
+    except PoolBusy as busy:
+        overdue = f", {busy.overdue} of them still finishing after a timeout" if busy.overdue else ""
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"},
+                            detail=f"all {pool.limit} prediction slots are taken ({busy.in_flight} in progress{overdue}); "
+                                   "retry in a few seconds, or raise PREDICT_CONCURRENCY / PREDICT_QUEUE") from None
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout)
     except asyncio.TimeoutError:
+        pool.mark_overdue(work)  # its thread cannot be stopped; it keeps its slot until it ends
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
                             detail=f"decoding and classifying took over {timeout:g}s (PREDICT_TIMEOUT_S); "
                                    "send a shorter clip, or raise PREDICT_TIMEOUT_S on the server") from None

@@ -240,10 +240,12 @@ def test_upload_checks_before_any_model(tmp_path: Path, dataset: dict[str, Any])
         assert not list((settings.var_dir / "uploads").iterdir())  # temp files removed
 
 
-def test_predict_over_the_time_limit_is_504(tmp_path: Path, dataset: dict[str, Any]) -> None:
-    """A prediction slower than PREDICT_TIMEOUT_S answers 504 naming the setting; the slow work is a stand-in
-    predictor (the real decode path is covered end to end) so the test takes a fraction of a second."""
+def test_predict_over_the_time_limit_is_504_and_a_full_pool_503(tmp_path: Path, dataset: dict[str, Any]) -> None:
+    """A prediction slower than PREDICT_TIMEOUT_S answers 504 naming the setting, and its stuck thread keeps its
+    slot, so a full pool refuses at once (503); the slow work is a stand-in predictor (the real decode path is
+    covered end to end) so the test takes a fraction of a second."""
     import threading
+    import time
 
     from persistence.status import JobStatus
 
@@ -258,7 +260,7 @@ def test_predict_over_the_time_limit_is_504(tmp_path: Path, dataset: dict[str, A
         def get(self, checkpoint: Path) -> SlowPredictor:
             return SlowPredictor()
 
-    settings = make_settings(tmp_path / "var", predict_timeout_s=0.2)
+    settings = make_settings(tmp_path / "var", predict_timeout_s=0.2, predict_concurrency=1, predict_queue=0)
     checkpoint = tmp_path / "model.pt"
     checkpoint.write_bytes(b"not read")
     with TestClient(create_app(settings)) as c:
@@ -272,11 +274,22 @@ def test_predict_over_the_time_limit_is_504(tmp_path: Path, dataset: dict[str, A
         try:
             r = c.post("/predict", files={"file": ("ok.avi", first_video(dataset).read_bytes())},
                        data={"model": str(job.id)})
+            assert r.status_code == 504, r.text
+            assert "0.2s" in r.json()["detail"] and "PREDICT_TIMEOUT_S" in r.json()["detail"]
+            # the timed-out work still holds the only slot: the next request is refused at once, not queued behind it
+            pool = c.app.state.predict_pool  # type: ignore[attr-defined]
+            assert (pool.in_flight, pool.overdue) == (1, 1)
+            busy = c.post("/predict", files={"file": ("ok.avi", first_video(dataset).read_bytes())},
+                          data={"model": str(job.id)})
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+            assert "1 of them still finishing after a timeout" in busy.json()["detail"]
         finally:
             release.set()
-        assert r.status_code == 504, r.text
-        assert "0.2s" in r.json()["detail"] and "PREDICT_TIMEOUT_S" in r.json()["detail"]
-        assert not list((settings.var_dir / "uploads").iterdir())  # the upload is removed all the same
+        deadline = time.monotonic() + 10
+        while pool.in_flight and time.monotonic() < deadline:  # the stuck thread ends: its slot comes back
+            time.sleep(0.02)
+        assert (pool.in_flight, pool.overdue) == (0, 0)
+        assert not list((settings.var_dir / "uploads").iterdir())  # the uploads are removed all the same
 
 
 def test_sniff_containers() -> None:
