@@ -337,6 +337,12 @@ def add_metrics(session: Session, job_id: int, rows: Sequence[dict[str, Any]]) -
         session.execute(cast(Table, Metric.__table__).insert(), [{"job_id": job_id, **r} for r in rows])
 
 
+def epochs_with_metrics(session: Session, job_id: int, *, prefix: str) -> set[int]:
+    """Epochs that have at least one metric named ``prefix...`` stored for the job."""
+    return set(session.scalars(select(Metric.epoch).where(Metric.job_id == job_id, Metric.name.startswith(prefix))
+                               .distinct()))
+
+
 def metric_names(session: Session, job_id: int) -> list[str]:
     return list(session.scalars(select(Metric.name).where(Metric.job_id == job_id).distinct().order_by(Metric.name)))
 

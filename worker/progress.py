@@ -55,6 +55,19 @@ class JobCallback:
         log.info("start: %s", info)
         self.flush()
 
+    def on_resume(self, *, history: list[dict[str, float]]) -> None:
+        """Restore epoch metrics a previous attempt checkpointed but never stored (killed in between)."""
+        with self.sessions() as session:
+            stored = repo.epochs_with_metrics(session, self.job_id, prefix=EPOCH_PREFIX)
+        missing = [h for h in history if int(h.get("epoch", 0)) not in stored]
+        for entry in missing:
+            epoch = int(entry["epoch"])
+            metrics = {k: v for k, v in entry.items() if k != "epoch"}
+            self._add(metrics, step=epoch * (self.steps_per_epoch or 0), epoch=epoch, prefix=EPOCH_PREFIX)
+        if missing:
+            log.info("restored the metrics of epoch(s) %s from the checkpoint", [int(h["epoch"]) for h in missing])
+            self.flush()
+
     def on_step(self, *, epoch: int, step: int, metrics: dict[str, float]) -> None:
         self.step = step
         self._add(metrics, step=step, epoch=epoch, prefix="")

@@ -552,8 +552,11 @@ export async function render(root, { params, setTitle }) {
     },
   });
 
+  // Plotly refuses to resize a plot that is not displayed (a hidden panel, or a page already left while the
+  // debounce was pending), and says so as an uncaught error: resize only what is on screen.
   const onResize = debounce(() => {
-    for (const p of panels.values()) if (window.Plotly) window.Plotly.Plots.resize(p.el);
+    if (stopped || !window.Plotly) return;
+    for (const p of panels.values()) if (p.el.isConnected && p.el.offsetParent !== null) window.Plotly.Plots.resize(p.el);
   }, 150);
   window.addEventListener("resize", onResize);
 

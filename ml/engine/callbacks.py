@@ -12,6 +12,10 @@ class Callback:
     def on_start(self, info: dict[str, Any]) -> None:
         """``info``: device, total_epochs, steps_per_epoch, train_videos, start_epoch."""
 
+    def on_resume(self, *, history: list[dict[str, float]]) -> None:
+        """The run continues from a checkpoint (called after on_start); ``history`` holds the metrics of every
+        epoch it had completed, so a reporter that lost some (a crash between checkpoint and report) can restore them."""
+
     def on_step(self, *, epoch: int, step: int, metrics: dict[str, float]) -> None:
         """``step`` is global (1-based) and ``epoch`` 1-based."""
 
@@ -32,6 +36,10 @@ class CallbackList(Callback):
     def on_start(self, info: dict[str, Any]) -> None:
         for cb in self.callbacks:
             cb.on_start(info)
+
+    def on_resume(self, *, history: list[dict[str, float]]) -> None:
+        for cb in self.callbacks:
+            cb.on_resume(history=history)
 
     def on_step(self, *, epoch: int, step: int, metrics: dict[str, float]) -> None:
         for cb in self.callbacks:

@@ -203,8 +203,7 @@ class TrainingLoop:
         return self._data_loader
 
     def fit(self, *, resume: bool = True) -> FitResult:
-        if resume:
-            self.try_resume()
+        resumed = bool(resume and self.try_resume())
         total = self.optim_cfg.epochs
         self.callback.on_start(
             {
@@ -215,6 +214,8 @@ class TrainingLoop:
                 "start_epoch": self.epoch,
             }
         )
+        if resumed:
+            self.callback.on_resume(history=list(self.history))
         while self.epoch < total:
             if self._run_epoch() == "stopped":
                 return FitResult("stopped", self.epoch, self.history, self.checkpoint_path)

@@ -53,9 +53,12 @@ def test_stopped_and_resumed_run_ends_where_an_uninterrupted_run_ends(tiny_datas
     partial = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
     assert partial["batches_done"] == 1 and partial["global_step"] == 4
     history = HistoryCallback()
+    replayed: list[list[dict]] = []
+    history.on_resume = lambda *, history: replayed.append(history)  # type: ignore[method-assign]
     second = run(cfg, out_dir=tmp_path / "resumed", callback=history)
     assert second.status == "completed" and second.epochs_completed == 2
     assert any("resumed from" in line for line in history.logs)
+    assert [[h["epoch"] for h in r] for r in replayed] == [[1.0]]  # the epochs done before the stop, for reporters
 
     a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")

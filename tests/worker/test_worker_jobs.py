@@ -196,3 +196,24 @@ def test_cancelled_dependency_cancels_its_waiting_jobs(client: TestClient, datas
     assert after["status"] == "cancelled" and f"dependency job {first['id']} was cancelled" in after["error"]
     assert client.post(f"/jobs/{first['id']}/resume").status_code == 200
     assert client.get(f"/jobs/{then['id']}").json()["status"] == "waiting"  # the abandoned job waits again
+
+
+def test_resume_restores_epoch_metrics_lost_between_checkpoint_and_report(client: TestClient, dataset: dict[str, Any],
+                                                                          rt: Any) -> None:
+    """A worker killed after checkpointing epoch 2 but before storing its metrics: the next attempt restores
+    them from the checkpoint's history (once, without duplicating epoch 1)."""
+    from worker.progress import JobCallback
+
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"], epochs=3)).json()
+    first = JobCallback(job["id"], sessions=rt.sessions, settings=rt.settings)
+    first.on_start({"total_epochs": 3, "steps_per_epoch": 4, "start_epoch": 0})
+    first.on_epoch(epoch=1, metrics={"loss": 0.9, "pretext_acc": 0.3})
+    # killed here: epoch 2 was checkpointed, its metrics never reached the database
+    second = JobCallback(job["id"], sessions=rt.sessions, settings=rt.settings)
+    second.on_start({"total_epochs": 3, "steps_per_epoch": 4, "start_epoch": 2})
+    second.on_resume(history=[{"epoch": 1.0, "loss": 0.9, "pretext_acc": 0.3},
+                              {"epoch": 2.0, "loss": 0.7, "pretext_acc": float("nan")}])
+    second.on_epoch(epoch=3, metrics={"loss": 0.5, "pretext_acc": 0.5})
+    series = client.get(f"/jobs/{job['id']}/metrics").json()
+    assert [(p["epoch"], p["step"], p["value"]) for p in series["epoch/loss"]] == [(1, 4, 0.9), (2, 8, 0.7), (3, 12, 0.5)]
+    assert [p["epoch"] for p in series["epoch/pretext_acc"]] == [1, 3]  # a non-finite value stays unstored
