@@ -68,6 +68,7 @@ def _reference(role: ExperimentJob, job: Job, teachers: dict[tuple[str, int], Jo
 def runs(session: Session, exp: Experiment) -> list[ExperimentRun]:
     rows = repo.experiment_jobs(session, exp.id)
     teachers = {(r.backbone, r.seed): j for r, j in rows if r.role == "teacher"}
+    baselines = {(r.backbone, r.fraction, r.seed): j for r, j in rows if r.role == "baseline"}
     tuned = {j.parent_id: j for r, j in rows if r.role == "finetune"}
     out: list[ExperimentRun] = []
     for role, job in rows:
@@ -77,6 +78,8 @@ def runs(session: Session, exp: Experiment) -> list[ExperimentRun]:
         ref_top1 = final_retrieval(ref) if ref is not None else None
         curve = retrieval_curve(job)
         ft = tuned.get(job.id)
+        baseline = baselines.get((role.backbone, role.fraction, role.seed)) if role.role == "student" else None
+        base_ft = tuned.get(baseline.id) if baseline is not None else None
         out.append(ExperimentRun(
             job_id=job.id, name=job.name, role=role.role, kind=job.kind,
             backbone=role.backbone, teacher_backbone=role.teacher_backbone,
@@ -85,8 +88,15 @@ def runs(session: Session, exp: Experiment) -> list[ExperimentRun]:
             retrieval_curve=curve, reference_job_id=ref.id if ref is not None else None, reference_top1=ref_top1,
             epochs_to_reference=epochs_to_reach(curve, ref_top1) if ref_top1 is not None else None,
             finetune_job_id=ft.id if ft else None, finetune_status=ft.status.value if ft else None,
-            finetune_top1=finetune_top1(ft)))
+            finetune_top1=finetune_top1(ft), baseline_job_id=baseline.id if baseline is not None else None,
+            kd_gain_retrieval=_gain(final_retrieval(job), final_retrieval(baseline) if baseline is not None else None),
+            kd_gain_finetune=_gain(finetune_top1(ft), finetune_top1(base_ft))))
     return out
+
+
+def _gain(student: float | None, baseline: float | None) -> float | None:
+    """The paired KD gain of experiments/reproduce.py: student minus the same-seed baseline, once both exist."""
+    return student - baseline if student is not None and baseline is not None else None
 
 
 def experiment_public(session: Session, exp: Experiment) -> ExperimentPublic:

@@ -319,6 +319,10 @@ class ExperimentRun(BaseModel):
     finetune_job_id: int | None
     finetune_status: JobStatusName | None
     finetune_top1: float | None = Field(description="video-level top-1 of the fine-tuned classifier")
+    baseline_job_id: int | None = Field(None, description="students: the no-KD baseline of the same backbone, data "
+                                        "fraction and seed")
+    kd_gain_retrieval: float | None = Field(None, description="students: retrieval top-1 minus the baseline's")
+    kd_gain_finetune: float | None = Field(None, description="students: fine-tuned top-1 minus the baseline's")
 
 
 class ExperimentSummary(BaseModel):

@@ -292,11 +292,12 @@ export async function render(root, { query }) {
 
   function renderExperiment() {
     const pct = (v) => (v === null || v === undefined ? "—" : fmtPct(v));
+    const gain = (v) => (v === null || v === undefined ? "—" : `${v >= 0 ? "+" : "−"}${(Math.abs(v) * 100).toFixed(1)}`);
     const reach = (r) => (r.epochs_to_reference !== null ? String(r.epochs_to_reference)
       : r.status === "completed" && r.reference_top1 !== null ? h("span", { class: "muted" }, "not reached") : "—");
     clear(expWrap, h("table", { class: "table compare-table", "data-testid": "experiment-table" },
       h("caption", { class: "sr-only" }, "Experiment runs and their numbers"),
-      h("thead", {}, h("tr", {}, ["Run", "Role", "Backbone", "Teacher", "Data", "Seed", "Status", "Retrieval top-1", "Fine-tuned top-1", "Epochs to teacher"]
+      h("thead", {}, h("tr", {}, ["Run", "Role", "Backbone", "Teacher", "Data", "Seed", "Status", "Retrieval top-1", "Fine-tuned top-1", "KD gain (pts)", "Epochs to teacher"]
         .map((c, i) => h("th", { scope: "col", class: i >= 7 ? "num" : undefined }, c)))),
       h("tbody", {}, experiment.runs.map((r) => h("tr", { "data-job-id": r.job_id, "data-role": r.role },
         h("td", {}, jobLink(r.job_id)),
@@ -308,6 +309,8 @@ export async function render(root, { query }) {
         h("td", {}, statusBadge(r.status), r.error ? h("div", { class: "sub", title: r.error }, r.error.slice(0, 80)) : null),
         h("td", { class: "num" }, pct(r.retrieval_top1)),
         h("td", { class: "num" }, r.finetune_job_id ? [pct(r.finetune_top1), h("div", { class: "sub" }, jobLink(r.finetune_job_id), " ", r.finetune_status)] : "—"),
+        h("td", { class: "num", "data-testid": "kd-gain", title: r.baseline_job_id ? `retrieval / fine-tuned top-1, percentage points over no-KD baseline #${r.baseline_job_id} (same seed)` : "" },
+          r.role === "student" ? `${gain(r.kd_gain_retrieval)} / ${gain(r.kd_gain_finetune)}` : "—"),
         h("td", { class: "num", "data-testid": "epochs-to-teacher" }, reach(r)))))));
   }
 

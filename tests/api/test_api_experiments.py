@@ -162,6 +162,11 @@ def test_pair_grid_runs_to_its_summary(tmp_path: Path) -> None:
                 assert run["finetune_status"] == "completed" and run["finetune_top1"] is not None
             assert student["reference_job_id"] == baseline["reference_job_id"] == teacher["job_id"]
             assert student["reference_top1"] == teacher["retrieval_top1"]
+            # the paired KD gain of experiments/reproduce.py: student minus the same-seed baseline
+            assert student["baseline_job_id"] == baseline["job_id"]
+            assert student["kd_gain_retrieval"] == pytest.approx(student["retrieval_top1"] - baseline["retrieval_top1"])
+            assert student["kd_gain_finetune"] == pytest.approx(student["finetune_top1"] - baseline["finetune_top1"])
+            assert teacher["kd_gain_retrieval"] is None and baseline["baseline_job_id"] is None
             for run in (student, baseline):  # 1 epoch: reached at epoch 1 or not at all
                 reached = run["retrieval_top1"] >= teacher["retrieval_top1"] - 1e-9
                 assert run["epochs_to_reference"] == (1 if reached else None)

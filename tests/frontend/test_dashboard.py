@@ -173,6 +173,9 @@ def test_experiment_compare_page(page: Any, server: Any, demo: dict[str, Any], s
         assert "%" in row.locator("td.num").first.inner_text()  # final retrieval top-1
         assert "%" in row.locator("td.num").nth(1).inner_text()  # fine-tuned top-1
     assert table.locator(f"tr[data-job-id='{runs['student']}'] [data-testid=epochs-to-teacher]").inner_text().strip()
+    gain = table.locator(f"tr[data-job-id='{runs['student']}'] [data-testid=kd-gain]").inner_text()
+    assert re.fullmatch(r"[+−]\d+\.\d / [+−]\d+\.\d", gain.strip()), gain
+    assert table.locator(f"tr[data-job-id='{runs['baseline']}'] [data-testid=kd-gain]").inner_text().strip() == "—"
     assert page.locator(".compare-table tbody tr").count() == 3 + 3  # the summary and the final numbers
     shots(page, "09b-experiment-compare")
 
