@@ -88,12 +88,13 @@ class VideoDataset(Dataset[dict[str, Any]]):
     def _decode(self, index: int, clips: Sequence[ClipInfo]) -> list[np.ndarray]:
         """uint8 T×H×W×3 per clip, decoding each distinct frame of the video once."""
         item = self.items[index]
-        if self.cache is not None:
-            video = self.cache.frames(item.path, width=self.clip.resize_w, height=self.clip.resize_h)
+        size = {"width": self.clip.resize_w, "height": self.clip.resize_h}
+        if self.cache is not None and self.cache.may_hold(str(item.path), **size):
+            video = self.cache.frames(str(item.path), **size)
             last = len(video) - 1
             return [video[[min(i, last) for i in c.indices]] for c in clips]
         wanted = [i for c in clips for i in c.indices]
-        with open_video(item.path, width=self.clip.resize_w, height=self.clip.resize_h) as video:
+        with open_video(item.path, **size) as video:
             last = video.num_frames - 1
             frames = video.read([min(i, last) for i in wanted])
         out, pos = [], 0

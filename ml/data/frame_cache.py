@@ -27,12 +27,17 @@ class DecodedVideoCache:
             raise ValueError(f"cache budget must be >= 0 bytes, got {budget_bytes}")
         self.budget_bytes = int(budget_bytes)
         self._videos: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._oversize: set[tuple[str, int, int]] = set()  # decoded once, larger than the whole budget
         self.bytes_used = 0
         self.hits = 0
         self.misses = 0
 
     def __len__(self) -> int:
         return len(self._videos)
+
+    def may_hold(self, path: str, *, width: int, height: int) -> bool:
+        """False for a video already found larger than the whole budget: decode what you need instead."""
+        return (path, width, height) not in self._oversize
 
     def frames(self, path: str, *, width: int, height: int) -> np.ndarray:
         """Every frame of the video at the given decode size; decoded on first use."""
@@ -46,7 +51,9 @@ class DecodedVideoCache:
         with open_video(path, width=width, height=height) as reader:
             video = reader.read(range(reader.num_frames))
         video.setflags(write=False)  # callers get slices of the cached array; nobody may change it
-        if video.nbytes <= self.budget_bytes:
+        if video.nbytes > self.budget_bytes:
+            self._oversize.add(key)
+        else:
             self._videos[key] = video
             self.bytes_used += video.nbytes
             while self.bytes_used > self.budget_bytes:

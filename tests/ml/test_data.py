@@ -449,8 +449,11 @@ def test_decoded_video_cache_stays_within_its_budget(tiny_dataset: Path, tiny_cl
     cache.frames(paths[0], width=tiny_clip.resize_w, height=tiny_clip.resize_h)  # evicted earlier: decoded again
     assert (cache.hits, cache.misses) == (1, 5)
     too_small = DecodedVideoCache(size - 1)  # a video larger than the budget is decoded but never kept
+    assert too_small.may_hold(paths[0], width=tiny_clip.resize_w, height=tiny_clip.resize_h)
     too_small.frames(paths[0], width=tiny_clip.resize_w, height=tiny_clip.resize_h)
     assert len(too_small) == 0 and too_small.bytes_used == 0
+    # ...and is not decoded whole again: datasets fall back to decoding only the frames a sample needs
+    assert not too_small.may_hold(paths[0], width=tiny_clip.resize_w, height=tiny_clip.resize_h)
 
 
 def test_loader_without_shuffle_keeps_order(tiny_dataset: Path, tiny_clip: ClipSpec) -> None:
