@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.schemas import ExperimentPublic, ExperimentRun, ExperimentSummary, JobStatusName
+from ml.grid import epochs_to_reach, paired_gain
 from persistence import repo
 from persistence.models import Experiment, ExperimentJob, Job
 
@@ -47,13 +48,6 @@ def finetune_top1(job: Job | None) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def epochs_to_reach(curve: list[float | None], target: float) -> int | None:
-    for epoch, value in enumerate(curve, start=1):
-        if value is not None and value >= target - 1e-9:
-            return epoch
-    return None
-
-
 def _reference(role: ExperimentJob, job: Job, teachers: dict[tuple[str, int], Job],
                request: dict[str, Any]) -> Job | None:
     """A student's own teacher; a baseline's teacher of the same backbone (else the pair's teacher), same seed."""
@@ -89,14 +83,9 @@ def runs(session: Session, exp: Experiment) -> list[ExperimentRun]:
             epochs_to_reference=epochs_to_reach(curve, ref_top1) if ref_top1 is not None else None,
             finetune_job_id=ft.id if ft else None, finetune_status=ft.status.value if ft else None,
             finetune_top1=finetune_top1(ft), baseline_job_id=baseline.id if baseline is not None else None,
-            kd_gain_retrieval=_gain(final_retrieval(job), final_retrieval(baseline) if baseline is not None else None),
-            kd_gain_finetune=_gain(finetune_top1(ft), finetune_top1(base_ft))))
+            kd_gain_retrieval=paired_gain(final_retrieval(job), final_retrieval(baseline) if baseline is not None else None),
+            kd_gain_finetune=paired_gain(finetune_top1(ft), finetune_top1(base_ft))))
     return out
-
-
-def _gain(student: float | None, baseline: float | None) -> float | None:
-    """The paired KD gain of experiments/reproduce.py: student minus the same-seed baseline, once both exist."""
-    return student - baseline if student is not None and baseline is not None else None
 
 
 def experiment_public(session: Session, exp: Experiment) -> ExperimentPublic:

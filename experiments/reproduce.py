@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.config import ClipSpec, FinetuneConfig, PretrainConfig, RetrieveConfig  # noqa: E402
 from ml.engine import run  # noqa: E402
-from ml.grid import GRID_FRACTIONS, plan_grid  # noqa: E402
+from ml.grid import GRID_FRACTIONS, epochs_to_reach, paired_gain, plan_grid  # noqa: E402
 
 
 
@@ -58,6 +58,9 @@ class Preset:
     validate_every: int = 1  # validation-loss passes (best.pt); the grid fine-tunes from the last epoch either way
     scheduler: str = "plateau"  # PCL's ReduceLROnPlateau (patience 50); cosine suits the short CPU schedules
     videos_per_class: int = 32  # synthetic set only: 6 classes, a quarter of each class held out as test videos
+
+    def pretrain_epochs(self, role: str) -> int:
+        return self.teacher_epochs if role == "teacher" and self.teacher_epochs else self.epochs
 
 
 PRESETS = {
@@ -116,7 +119,7 @@ def pretrain_config(spec: RunSpec, preset: Preset, data_root: Path, out: Path) -
         "contrast": {"negatives": preset.negatives},
         "distill": distill,
         "optim": {"batch_size": preset.batch, "lr": preset.lr, "scheduler": preset.scheduler,
-                  "epochs": preset.teacher_epochs if teacher and preset.teacher_epochs else preset.epochs},
+                  "epochs": preset.pretrain_epochs(spec.role)},
         "runtime": {"seed": spec.seed, "log_every": 50, "validate_every": preset.validate_every,
                     "retrieval_every": preset.teacher_retrieval_every if teacher and preset.teacher_retrieval_every else preset.retrieval_every},
         "eval": {"retrieval_clips": preset.retrieval_clips},
@@ -189,13 +192,6 @@ def random_init_retrieval(backbones: list[str], seeds: int, preset: Preset, data
     return scores
 
 
-def epochs_to_reach(curve: list[float | None], target: float) -> int | None:
-    for epoch, value in enumerate(curve, start=1):
-        if value is not None and value >= target - 1e-9:
-            return epoch
-    return None
-
-
 def fmt_stats(values: list[float], *, signed: bool = False) -> str:
     """Percent, mean ± sample std over seeds."""
     if not values:
@@ -258,6 +254,16 @@ def summarise(specs: list[RunSpec], out: Path, *, protocol: str, random_init: di
     return summary
 
 
+def _values(runs: list[RunSpec], key: str) -> list[float]:
+    return [r.result[key] for r in runs if r.result[key] is not None]
+
+
+def _paired_gains(students: list[RunSpec], baselines: list[RunSpec], key: str) -> list[float]:
+    """Per seed: the student minus its same-seed baseline (seeds where either number is missing left out)."""
+    gains = (paired_gain(s.result[key], b.result[key]) for s, b in zip(students, baselines))
+    return [g for g in gains if g is not None]
+
+
 def pair_table(specs: list[RunSpec]) -> list[str]:
     """Teacher -> student rows at full data and the pair's data fractions, with the paired KD gain (student minus
     the same-seed baseline of its backbone) so that seed-to-seed spread shared by both does not hide it."""
@@ -271,12 +277,12 @@ def pair_table(specs: list[RunSpec]) -> list[str]:
         members = [s for s in students if s.backbone == s_bb and s.fraction == frac and by_name[s.teacher].backbone == t_bb]  # type: ignore[index]
         tag = f"-{frac * 100:g}pct" if frac < 1 else ""
         pairs = [(m, by_name[f"baseline-{s_bb}{tag}-s{m.seed}"], by_name[m.teacher]) for m in members]  # type: ignore[index]
-        col = lambda key, i: [p[i].result[key] for p in pairs if p[i].result[key] is not None]  # noqa: E731
-        gain = lambda key: [p[0].result[key] - p[1].result[key] for p in pairs if p[0].result[key] is not None and p[1].result[key] is not None]  # noqa: E731
-        lines.append(f"| {t_bb} → {s_bb} | {frac * 100:g}% | {fmt_stats(col('retrieval_top1', 2))} | {fmt_stats(col('retrieval_top1', 0))} "
-                     f"| {fmt_stats(col('retrieval_top1', 1))} | {fmt_stats(gain('retrieval_top1'), signed=True)} "
-                     f"| {fmt_stats(col('finetune_top1', 0))} | {fmt_stats(col('finetune_top1', 1))} "
-                     f"| {fmt_stats(gain('finetune_top1'), signed=True)} |")
+        kd_runs, baselines, teachers = (list(column) for column in zip(*pairs))
+        lines.append(f"| {t_bb} → {s_bb} | {frac * 100:g}% | {fmt_stats(_values(teachers, 'retrieval_top1'))} "
+                     f"| {fmt_stats(_values(kd_runs, 'retrieval_top1'))} | {fmt_stats(_values(baselines, 'retrieval_top1'))} "
+                     f"| {fmt_stats(_paired_gains(kd_runs, baselines, 'retrieval_top1'), signed=True)} "
+                     f"| {fmt_stats(_values(kd_runs, 'finetune_top1'))} | {fmt_stats(_values(baselines, 'finetune_top1'))} "
+                     f"| {fmt_stats(_paired_gains(kd_runs, baselines, 'finetune_top1'), signed=True)} |")
     return lines
 
 
@@ -374,7 +380,7 @@ def estimate_gpu_hours(specs: list[RunSpec], preset: Preset, train_videos: int, 
     for s in specs:
         n = max(1, round(train_videos * s.fraction))
         g = GMACS_PER_CLIP[s.backbone]
-        epochs = preset.teacher_epochs if s.role == "teacher" and preset.teacher_epochs else preset.epochs
+        epochs = preset.pretrain_epochs(s.role)
         total += seconds_for(epochs * n * 3, g, 3.0)  # three clips per tuple
         if s.role == "student" and s.teacher:
             total += seconds_for(epochs * n * 3, GMACS_PER_CLIP[by_name[s.teacher].backbone], 1.0)

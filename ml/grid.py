@@ -35,6 +35,19 @@ class GridRun:
         return self.seed + BASELINE_SEED_OFFSET if self.role == "baseline" else self.seed
 
 
+def epochs_to_reach(curve: Sequence[float | None], target: float) -> int | None:
+    """First (1-based) epoch whose retrieval top-1 reaches ``target``; None if none does (curves may have gaps)."""
+    for epoch, value in enumerate(curve, start=1):
+        if value is not None and value >= target - 1e-9:
+            return epoch
+    return None
+
+
+def paired_gain(student: float | None, baseline: float | None) -> float | None:
+    """The KD gain of one seed: the student's number minus its same-seed no-KD baseline's, once both exist."""
+    return student - baseline if student is not None and baseline is not None else None
+
+
 def plan_grid(
     grid: Literal["pair", "full"],
     *,
