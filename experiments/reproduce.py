@@ -74,7 +74,7 @@ PRESETS = {
     "small": Preset(clip=ClipSpec.tiny().model_dump(mode="json"), width=0.25, epochs=24, batch=16, lr=0.05, negatives=64,
                     ft_epochs=30, ft_lr=0.05, ft_batch=16, retrieval_clips=3, test_clips=3, workers=0, teacher_epochs=72,
                     teacher_retrieval_every=6, cache_mb=512, validate_every=0, scheduler="cosine"),
-    # The PCL defaults (method.md §2.3, §4.1); the per-sample costs are H100 bf16 estimates for r3d.
+    # The PCL defaults (docs/method.md §2.3, §4.1); the per-sample costs are H100 bf16 estimates for r3d.
     "ucf101": Preset(clip=ClipSpec().model_dump(mode="json"), width=1.0, epochs=200, batch=16, lr=0.01, negatives=1024,
                      ft_epochs=150, ft_lr=1e-3, ft_batch=8, retrieval_clips=10, test_clips=10, workers=8, retrieval_every=10),
 }
@@ -364,7 +364,7 @@ def plot(specs: list[RunSpec], out: Path) -> list[Path]:
     return paths
 
 
-# Conv GMACs per 16x112^2 clip at width 1 (method.md §1) and an assumed effective 100 TFLOP/s (bf16, H100-class).
+# Conv GMACs per 16x112^2 clip at width 1 (docs/method.md §1) and an assumed effective 100 TFLOP/s (bf16, H100-class).
 GMACS_PER_CLIP = {"r3d": 19.9, "c3d": 38.5, "r21d": 21.4, "r3d18": 40.7}
 EFFECTIVE_TFLOPS = 100.0
 

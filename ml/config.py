@@ -1,8 +1,8 @@
 """Typed run configuration for every ml/ entry point.
 
 Configs are pydantic models with ``extra="forbid"`` so a misspelt key is an error that names it.
-Defaults reproduce the PCL-VCP reference (method.md §2.3, §8); every deviation from the reference
-code is a named option whose default keeps the reference behaviour unless method.md says otherwise.
+Defaults reproduce the PCL-VCP reference (docs/method.md §2.3, §8); every deviation from the reference
+code is a named option whose default keeps the reference behaviour unless docs/method.md §8 says otherwise.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class ClipSpec(StrictModel):
 
 
 class AugmentConfig(StrictModel):
-    """PCL training augmentations; parameters are drawn once per clip (method.md §2.1 pitfall)."""
+    """PCL training augmentations; parameters are drawn once per clip (docs/method.md §2.1 pitfall)."""
 
     random_crop: bool = True
     color_jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)
@@ -82,7 +82,7 @@ class DataConfig(StrictModel):
 
 
 class PretextConfig(StrictModel):
-    """VCP pretext task (method.md §2.1)."""
+    """VCP pretext task (docs/method.md §2.1)."""
 
     tuple_len: int = Field(3, ge=3, description="clips per tuple; the middle one is edited")
     interval: int = Field(8, ge=0, description="frames between clips")
@@ -94,7 +94,7 @@ class PretextConfig(StrictModel):
 
 
 class ContrastConfig(StrictModel):
-    """NCE memory-bank contrastive loss (NCEAverage_ori, method.md §2.2)."""
+    """NCE memory-bank contrastive loss (NCEAverage_ori, docs/method.md §2.2)."""
 
     weight: float = Field(0.5, ge=0, description="w_con in L = CE_pretext + w_con*L_nce")
     negatives: int = Field(1024, ge=1, description="K negatives drawn from the memory bank")
@@ -185,7 +185,7 @@ class PretrainConfig(StrictModel):
 
 
 class FinetuneConfig(StrictModel):
-    """Fine-tune (or linear-probe) a pretrained backbone into an action classifier (method.md §4.1)."""
+    """Fine-tune (or linear-probe) a pretrained backbone into an action classifier (docs/method.md §4.1)."""
 
     kind: Literal["finetune"] = "finetune"
     data: DataConfig

@@ -78,7 +78,7 @@ def center_start(num_frames: int, clip_frames: int) -> int:
 
 
 def linspace_starts(num_frames: int, clip_frames: int, num_clips: int) -> list[int]:
-    """Starts of ``num_clips`` clips centred at linspace(clip/2, L - clip/2, N) (method.md §4; int() as the reference).
+    """Starts of ``num_clips`` clips centred at linspace(clip/2, L - clip/2, N) (docs/method.md §4; int() as the reference).
 
     One clip is the centre clip (numpy's linspace would put it at the start).
     """
@@ -121,7 +121,7 @@ def make_clip_sampler(
 
 
 # ---------------------------------------------------------------------------------------------
-# PCL tuples (method.md §2.1)
+# PCL tuples (docs/method.md §2.1)
 
 
 def tuple_step(clip_frames: int, pretext: PretextConfig) -> int:

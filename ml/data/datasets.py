@@ -105,7 +105,7 @@ class VideoDataset(Dataset[dict[str, Any]]):
 
 
 class PCLTupleDataset(VideoDataset):
-    """PCL-VCP tuples (method.md §2.1): ``{"clips": n×C×T×H×W, "label": int, "index": int}``.
+    """PCL-VCP tuples (docs/method.md §2.1): ``{"clips": n×C×T×H×W, "label": int, "index": int}``.
 
     Per video and epoch: tuple start ~ U[0, L - total] (total = clip·n + interval·(n-1) = 64 by
     default, as the reference, for both spacings); clip i starts at +i·step with step
@@ -188,7 +188,7 @@ class ClipDataset(VideoDataset):
 
 
 class MultiClipDataset(VideoDataset):
-    """``num_clips`` clips at linspace centres, centre crop, no augmentation (test / retrieval, method.md §4).
+    """``num_clips`` clips at linspace centres, centre crop, no augmentation (test / retrieval, docs/method.md §4).
 
     Returns ``{"clips": N×C×T×H×W, "label": int, "index": int, "frames": LongTensor N×T}``.
     """

@@ -1,6 +1,6 @@
 """Which videos exist and how they split into train and test.
 
-Two layouts are recognised (method.md §6):
+Two layouts are recognised (docs/method.md §6):
 
 * **UCF101 split files**: ``classInd.txt`` ("1 ApplyEyeMakeup", 1-based, CRLF), ``trainlistNN.txt``
   ("Class/v_..avi 1") and ``testlistNN.txt`` ("Class/v_..avi", no label: the label comes from the

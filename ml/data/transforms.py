@@ -5,7 +5,7 @@ ClipSpec.resize_h × resize_w) and, when training, ``"generator"`` (a seeded ``t
 It leaves with ``"clip"``: float32 C×T×H×W, in [0, 1] or normalised.
 
 Augmentation parameters (crop offset, flip, colour jitter factors and order, grayscale, blur
-sigma) are drawn **once per clip** and applied to every frame (method.md §2.1 pitfall).
+sigma) are drawn **once per clip** and applied to every frame (docs/method.md §2.1 pitfall).
 ``AugmentConfig.per_frame_params=True`` reproduces the reference bug: one draw per frame.
 Order as the reference: crop -> colour jitter (p) -> grayscale (p) -> blur (p) -> flip -> normalise
 (flip commutes with the colour ops, so it is applied together with the crop on uint8).

@@ -1,4 +1,4 @@
-"""VCP pretext edits of the middle clip (method.md §2.1), pure functions on C×T×H×W tensors.
+"""VCP pretext edits of the middle clip (docs/method.md §2.1), pure functions on C×T×H×W tensors.
 
 Dims are addressed from the end (T=-3, H=-2, W=-1), so a batch B×C×T×H×W works too.
 

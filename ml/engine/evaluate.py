@@ -1,4 +1,4 @@
-"""Evaluation protocols of PCL (method.md §4): nearest-neighbour retrieval and video-level classification."""
+"""Evaluation protocols of PCL (docs/method.md §4): nearest-neighbour retrieval and video-level classification."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NCE memory-bank contrastive loss, as PCL's ``NCEAverage_ori`` + ``NCESoftmaxLoss`` (method.md §2.2).
+"""NCE memory-bank contrastive loss, as PCL's ``NCEAverage_ori`` + ``NCESoftmaxLoss`` (docs/method.md §2.2).
 
 Two banks hold one 128-d embedding per training video. View A (clip 0) is scored against bank B
 and view B (clip 2) against bank A, each over the sample's own slot (the positive, index 0) plus

@@ -1,4 +1,4 @@
-"""C3D with BatchNorm, as ``C3D(with_classifier=False)`` in the PCL/VCOP code (method.md §1).
+"""C3D with BatchNorm, as ``C3D(with_classifier=False)`` in the PCL/VCOP code (docs/method.md §1).
 
 conv1 64, pool(1,2,2); conv2 128, pool(2,2,2); conv3a/b 256, pool; conv4a/b 512, pool; conv5a/b 512;
 every conv k3 p1 with bias, then BN and ReLU; no fc6/fc7. 27,661,440 params at width 1; a

@@ -1,4 +1,4 @@
-"""Heads that sit on a backbone's pooled feature (method.md §2.2, §4.1)."""
+"""Heads that sit on a backbone's pooled feature (docs/method.md §2.2, §4.1)."""
 
 from __future__ import annotations
 

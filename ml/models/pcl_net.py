@@ -1,4 +1,4 @@
-"""PCL network (method.md §2.2) and the fine-tuning classifier (§4.1) around any registered backbone.
+"""PCL network (docs/method.md §2.2) and the fine-tuning classifier (§4.1) around any registered backbone.
 
 The residual input (``diff``) is the caller's job: these modules take preprocessed clips.
 ``.backbone.state_dict()`` is the transferable part of either model.

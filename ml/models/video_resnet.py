@@ -1,7 +1,7 @@
 """3D ResNets of the PCL/VCOP code: R3D (1,1,1,1), R(2+1)D (1,1,1,1) and torchvision's R3D-18.
 
 One family class, :class:`VideoResNet`; each variant is a recipe that passes in its conv builder,
-stem and stage depths (method.md §1). Input ``B×3×T×H×W``; ``forward_features`` returns the last
+stem and stage depths (docs/method.md §1). Input ``B×3×T×H×W``; ``forward_features`` returns the last
 conv map (``512×2×7×7`` for ``16×112×112`` at width 1), ``forward`` the pooled ``B×feature_dim``.
 
 Reference parameter counts (backbone only, width 1): r3d 14,361,792; r21d 14,365,303;

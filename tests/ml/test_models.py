@@ -1,4 +1,4 @@
-"""Backbones, heads and PCLNet: exact reference sizes (method.md §1) and tiny CPU forward/backward."""
+"""Backbones, heads and PCLNet: exact reference sizes (docs/method.md §1) and tiny CPU forward/backward."""
 
 from __future__ import annotations
 

@@ -162,7 +162,7 @@ def test_class_balanced_subset_on_real_split(ucf_splits_dir: Path) -> None:
     assert set(counts) == set(range(101))
     assert set(counts.values()) <= {1, 2}
     assert len(subset) == sum(max(1, math.floor(0.02 * n + 0.5)) for n in per_class.values())
-    assert 150 <= len(subset) <= 202  # ≈ 191 (method.md §4.3)
+    assert 150 <= len(subset) <= 202  # ≈ 191 (docs/method.md §4.3)
     half = class_balanced_subset(items, 0.5, seed=0)
     assert abs(len(half) - 4768) <= 60
     # deterministic per seed, different across seeds, original order kept, 1.0 is everything
