@@ -28,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ml.catalog import CATALOG  # noqa: E402
 from ml.config import ClipSpec, FinetuneConfig, PretrainConfig, RetrieveConfig  # noqa: E402
 from ml.engine import run  # noqa: E402
 from ml.grid import GRID_FRACTIONS, epochs_to_reach, paired_gain, plan_grid  # noqa: E402
@@ -364,8 +365,7 @@ def plot(specs: list[RunSpec], out: Path) -> list[Path]:
     return paths
 
 
-# Conv GMACs per 16x112^2 clip at width 1 (docs/method.md §1) and an assumed effective 100 TFLOP/s (bf16, H100-class).
-GMACS_PER_CLIP = {"r3d": 19.9, "c3d": 38.5, "r21d": 21.4, "r3d18": 40.7}
+# GMACs per 16x112^2 clip at width 1 come from ml.catalog; an assumed effective 100 TFLOP/s (bf16, H100-class).
 EFFECTIVE_TFLOPS = 100.0
 
 
@@ -379,11 +379,11 @@ def estimate_gpu_hours(specs: list[RunSpec], preset: Preset, train_videos: int, 
     total = 0.0
     for s in specs:
         n = max(1, round(train_videos * s.fraction))
-        g = GMACS_PER_CLIP[s.backbone]
+        g = CATALOG[s.backbone].gmacs
         epochs = preset.pretrain_epochs(s.role)
         total += seconds_for(epochs * n * 3, g, 3.0)  # three clips per tuple
         if s.role == "student" and s.teacher:
-            total += seconds_for(epochs * n * 3, GMACS_PER_CLIP[by_name[s.teacher].backbone], 1.0)
+            total += seconds_for(epochs * n * 3, CATALOG[by_name[s.teacher].backbone].gmacs, 1.0)
         evals = max(1, epochs // preset.retrieval_every)
         total += seconds_for(evals * (n + test_videos) * preset.retrieval_clips, g, 1.0)
         total += seconds_for(preset.ft_epochs * train_videos, g, 3.0) + seconds_for(test_videos * preset.test_clips, g, 1.0)

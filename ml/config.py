@@ -14,8 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-BackboneName = Literal["r3d", "c3d", "r21d", "r3d18"]
-BACKBONES: tuple[str, ...] = ("r3d", "c3d", "r21d", "r3d18")
+from ml.catalog import BACKBONES, BackboneName  # noqa: F401  (re-exported: accepted model.backbone names)
 
 
 class StrictModel(BaseModel):

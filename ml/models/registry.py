@@ -2,16 +2,19 @@
 
 A builder is a function ``(width: float = 1.0) -> nn.Module`` whose module has ``feature_dim``,
 ``forward_features`` and ``forward`` (see ``video_resnet.py``). Builders register themselves when
-their module is imported; ``ml/models/__init__.py`` imports every backbone module, so any import
-of ``ml.models`` (or a submodule) sees the full registry.
+their module is imported; the modules are the ones ``ml.catalog`` names, imported on first lookup,
+so the catalogue is the one list of backbones.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TypeVar, overload
 
 from torch import nn
+
+from ml.catalog import CATALOG
 
 BackboneBuilder = Callable[..., nn.Module]
 _B = TypeVar("_B", bound=BackboneBuilder)
@@ -46,8 +49,17 @@ def register_backbone(
     return deco
 
 
+def _import_catalogue() -> None:
+    for module in sorted({f.module for f in CATALOG.values()}):
+        importlib.import_module(module)
+    missing = set(CATALOG) - set(_BACKBONES)
+    if missing:
+        raise RuntimeError(f"ml.catalog lists {sorted(missing)} but their modules register no such builder")
+
+
 def list_backbones() -> list[str]:
     """Names accepted by :func:`build_backbone`, sorted."""
+    _import_catalogue()
     return sorted(_BACKBONES)
 
 
@@ -56,6 +68,7 @@ def build_backbone(name: str, width: float = 1.0) -> nn.Module:
 
     Raises ``ValueError`` naming the valid choices for an unknown name or a non-positive width.
     """
+    _import_catalogue()
     try:
         builder = _BACKBONES[name]
     except KeyError:

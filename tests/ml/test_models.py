@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from ml.models import (
     ClassifierHead,
@@ -17,6 +20,8 @@ from ml.models import (
     build_pcl_net,
     list_backbones,
 )
+from ml.catalog import CATALOG, BackboneName
+from ml.config import ModelConfig
 from ml.models.c3d import SafeMaxPool3d
 
 REFERENCE_PARAMS = {
@@ -39,7 +44,30 @@ def _n_params(m: nn.Module) -> int:
 
 
 def test_registry_lists_the_reference_backbones() -> None:
-    assert set(list_backbones()) == set(REFERENCE_PARAMS)
+    assert set(list_backbones()) == set(REFERENCE_PARAMS) == set(CATALOG)
+
+
+def test_config_accepts_exactly_the_catalogue() -> None:
+    assert get_args(BackboneName) == tuple(CATALOG)
+    for name in CATALOG:
+        assert ModelConfig(backbone=name).backbone == name
+    with pytest.raises(ValueError, match="r3d"):
+        ModelConfig(backbone="resnet50")
+
+
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_catalogue_facts_match_the_built_network(name: str) -> None:
+    """Parameters by count and GMACs per clip by torch's flop counter, on the meta device (no compute)."""
+    facts = CATALOG[name]
+    with torch.device("meta"):
+        m = build_backbone(name)
+        clip = torch.empty(1, 3, facts.clip_frames, facts.clip_crop, facts.clip_crop)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        out = m(clip)
+    assert _n_params(m) == facts.params == REFERENCE_PARAMS[name]
+    assert round(counter.get_total_flops() / 2e9, 1) == facts.gmacs  # a MAC is two FLOPs
+    assert out.shape[-1] == m.feature_dim == facts.feature_dim
 
 
 @pytest.mark.parametrize("name", list_backbones())
