@@ -68,7 +68,7 @@ class DataConfig(StrictModel):
     """Which videos: a UCF101-layout root (split files) or a folder per class (seeded group-aware split)."""
 
     root: Path
-    split: int = Field(1, ge=1, le=3, description="UCF101 split 1, 2 or 3")
+    split: int = Field(1, ge=1, le=3, description="split 1, 2 or 3 (UCF101 and HMDB51 split files)")
     splits_dir: Path | None = Field(None, description="folder with classInd.txt/trainlist0N.txt; default: auto-detect under root")
     subset: float = Field(1.0, gt=0, le=1, description="class-balanced fraction of the training list (1, .5, .25, .02)")
     subset_seed: int = 0

@@ -1,11 +1,15 @@
 """Which videos exist and how they split into train and test.
 
-Two layouts are recognised (docs/method.md §6):
+Three layouts are recognised (docs/method.md §6):
 
 * **UCF101 split files**: ``classInd.txt`` ("1 ApplyEyeMakeup", 1-based, CRLF), ``trainlistNN.txt``
   ("Class/v_..avi 1") and ``testlistNN.txt`` ("Class/v_..avi", no label: the label comes from the
   folder name through classInd). Listed paths are matched to files on disk case-insensitively, which
   covers the ``HandstandPushups`` folder holding ``v_HandStandPushups_*`` files and similar renames.
+* **HMDB51 split files**: one ``<class>_test_split<N>.txt`` per class and split (as in
+  ``testTrainMulti_7030_splits/``), each line ``<video>.avi <mark>`` with mark 1 = train, 2 = test,
+  0 = not used in that split. Classes are the file names' class parts, sorted (label order of the
+  usual HMDB51 loaders); videos live in ``<class>/<video>.avi``.
 * **A folder per class** without split files: a group-aware split seeded by ``DataConfig.split``
   (so it does not move when ``subset_seed`` changes). A video's group is the
   ``gXX`` in its name (regex ``_g(\\d+)_``) or, failing that, its file stem. Groups are scoped to
@@ -69,7 +73,7 @@ class DatasetIndex:
     test: list[VideoItem]
     problems: list[Problem] = field(default_factory=list)
     source: str = "folder"
-    """"ucf101-split-N" when read from split files, "folder" for a folder per class."""
+    """"ucf101-split-N" / "hmdb51-split-N" when read from split files, "folder" for a folder per class."""
     frames: dict[str, int] = field(default_factory=dict)
     """rel -> number of decodable frames; filled by :func:`ml.data.scan.scan_index` (empty before)."""
 
@@ -206,26 +210,79 @@ def parse_split_files(splits_dir: Path, split: int) -> tuple[list[str], list[Spl
 
 
 # ---------------------------------------------------------------------------------------------
+# HMDB51 split files
+
+_HMDB_SPLIT_RE = re.compile(r"^(?P<cls>.+)_test_split(?P<split>\d+)\.txt$")
+_HMDB_MARKS = {"1": "train", "2": "test", "0": None}
+
+
+def is_hmdb_splits_dir(path: Path) -> bool:
+    return path.is_dir() and any(_HMDB_SPLIT_RE.match(p.name) for p in path.glob("*_test_split*.txt"))
+
+
+def parse_hmdb_split_files(splits_dir: Path, split: int) -> tuple[list[str], list[SplitEntry], list[SplitEntry]]:
+    """Read every ``<class>_test_split<split>.txt``; returns (classes, train, test) like :func:`parse_split_files`.
+
+    Rel paths are ``<class>/<video>``; a video marked 0 is in neither list.
+    """
+    splits_dir = Path(splits_dir)
+    files: dict[str, Path] = {}
+    splits_seen: set[int] = set()
+    for path in splits_dir.glob("*_test_split*.txt"):
+        match = _HMDB_SPLIT_RE.match(path.name)
+        if match:
+            splits_seen.add(int(match["split"]))
+            if int(match["split"]) == split:
+                files[match["cls"]] = path
+    if not files:
+        found = ", ".join(str(n) for n in sorted(splits_seen)) or "none"
+        raise DatasetError(f"{splits_dir}: no <class>_test_split{split}.txt files for split {split} (splits found: {found})")
+    classes = sorted(files)
+    train: list[SplitEntry] = []
+    test: list[SplitEntry] = []
+    for label, name in enumerate(classes):
+        for n, line in enumerate(_read_lines(files[name]), 1):
+            parts = line.split()
+            if len(parts) != 2 or parts[1] not in _HMDB_MARKS:
+                raise DatasetError(f"{files[name]}:{n}: expected '<video>.avi <0|1|2>', got {line!r}")
+            side = _HMDB_MARKS[parts[1]]
+            if side is not None:
+                (train if side == "train" else test).append((f"{name}/{parts[0]}", label))
+    if not train:
+        raise DatasetError(f"{splits_dir}: split {split} marks no video for training (mark 1)")
+    return classes, train, test
+
+
+# ---------------------------------------------------------------------------------------------
 # Layout detection
+
+VIDEO_DIR_NAMES = ("videos", "UCF-101", "hmdb51_org", "HMDB51")
+SPLIT_DIR_NAMES = ("splits", "ucfTrainTestlist", "testTrainMulti_7030_splits")
 
 
 def find_video_dir(root: Path) -> Path:
-    """``root/videos`` if it exists, else ``root/UCF-101``, else ``root``."""
-    for name in ("videos", "UCF-101"):
+    """The first of ``root/videos``, ``root/UCF-101``, ``root/hmdb51_org``, ``root/HMDB51`` that exists, else ``root``."""
+    for name in VIDEO_DIR_NAMES:
         if (root / name).is_dir():
             return root / name
     return root
 
 
+def _has_split_files(path: Path) -> bool:
+    return (path / "classInd.txt").is_file() or is_hmdb_splits_dir(path)
+
+
 def find_splits_dir(root: Path, configured: Path | None = None) -> Path | None:
-    """The configured folder, else ``root/splits``, ``root/ucfTrainTestlist`` or ``root`` holding classInd.txt."""
+    """The configured folder, else the first of ``root/splits``, ``root/ucfTrainTestlist``,
+    ``root/testTrainMulti_7030_splits`` or ``root`` that holds UCF101 (classInd.txt) or HMDB51 split files."""
     if configured is not None:
         configured = Path(configured)
-        if not (configured / "classInd.txt").is_file():
-            raise DatasetError(f"splits_dir {configured}: classInd.txt not found there")
+        if not _has_split_files(configured):
+            raise DatasetError(f"splits_dir {configured}: neither classInd.txt (UCF101) nor "
+                               "<class>_test_split<N>.txt files (HMDB51) found there")
         return configured
-    for candidate in (root / "splits", root / "ucfTrainTestlist", root):
-        if (candidate / "classInd.txt").is_file():
+    for candidate in (*(root / name for name in SPLIT_DIR_NAMES), root):
+        if _has_split_files(candidate):
             return candidate
     return None
 
@@ -313,11 +370,17 @@ def class_balanced_subset(items: list[VideoItem], fraction: float, seed: int) ->
 
 
 def _index_split_files(root: Path, video_dir: Path, splits_dir: Path, split: int) -> DatasetIndex:
-    classes, train_entries, test_entries = parse_split_files(splits_dir, split)
+    if (splits_dir / "classInd.txt").is_file():
+        classes, train_entries, test_entries = parse_split_files(splits_dir, split)
+        source = f"ucf101-split-{split}"
+    else:
+        classes, train_entries, test_entries = parse_hmdb_split_files(splits_dir, split)
+        source = f"hmdb51-split-{split}"
     disk = _disk_files(video_dir)
     if not disk:
         raise DatasetError(
-            f"{video_dir}: no videos found (expected <ClassName>/<video>.avi under root/videos, root/UCF-101 or root)"
+            f"{video_dir}: no videos found (expected <ClassName>/<video>.avi under root or one of "
+            f"{', '.join('root/' + n for n in VIDEO_DIR_NAMES)})"
         )
     problems: list[Problem] = []
     train = _items_from_entries(train_entries, video_dir, disk, problems)
@@ -326,7 +389,7 @@ def _index_split_files(root: Path, video_dir: Path, splits_dir: Path, split: int
         raise DatasetError(
             f"none of the {len(train_entries)} videos listed in the split {split} train list exist under {video_dir}"
         )
-    return DatasetIndex(root, classes, train, test, problems, f"ucf101-split-{split}")
+    return DatasetIndex(root, classes, train, test, problems, source)
 
 
 def _index_folders(root: Path, video_dir: Path, config: DataConfig) -> DatasetIndex:

@@ -14,6 +14,7 @@ from ml.data.splits import (
     VideoItem,
     class_balanced_subset,
     index_dataset,
+    parse_hmdb_split_files,
     parse_split_files,
     video_group,
 )
@@ -137,7 +138,7 @@ def test_dataset_errors(tmp_path: Path) -> None:
     (tmp_path / "empty" / "SomeClass").mkdir(parents=True)
     with pytest.raises(DatasetError, match="no class folders with videos"):
         index_dataset(DataConfig(root=tmp_path / "empty"))
-    with pytest.raises(DatasetError, match="classInd.txt not found"):
+    with pytest.raises(DatasetError, match="neither classInd.txt"):
         index_dataset(DataConfig(root=tmp_path / "empty", splits_dir=tmp_path))
 
 
@@ -193,3 +194,45 @@ def test_fingerprint_tracks_the_data_list(tmp_path: Path) -> None:
         index.frame_counts(index.train)
     index.frames = {i.rel: 10 + n for n, i in enumerate(items)}
     assert index.frame_counts(index.test) == [13]
+
+
+def _hmdb_layout(root: Path, videos: dict[str, list[str]], marks: dict[int, dict[str, str]]) -> None:
+    """HMDB51's layout: hmdb51_org/<class>/<video>.avi and testTrainMulti_7030_splits/<class>_test_split<N>.txt."""
+    for cls, names in videos.items():
+        for name in names:
+            _touch(root / "hmdb51_org" / cls / name)
+    splits = root / "testTrainMulti_7030_splits"
+    splits.mkdir(parents=True)
+    for split, by_video in marks.items():
+        for cls in videos:
+            lines = [f"{v} {by_video[v]} " for v in sorted(by_video) if v.startswith(cls)]
+            (splits / f"{cls}_test_split{split}.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_hmdb51_split_files(tmp_path: Path) -> None:
+    videos = {"wave": ["wave_a.avi", "wave_b.avi", "wave_c.avi"], "brush_hair": ["brush_hair_a.avi", "brush_hair_b.avi"]}
+    marks = {1: {"wave_a.avi": "1", "wave_b.avi": "2", "wave_c.avi": "0", "brush_hair_a.avi": "1",
+                 "brush_hair_b.avi": "2", "brush_hair_gone.avi": "1"},
+             2: {"wave_a.avi": "2", "wave_b.avi": "1", "wave_c.avi": "1", "brush_hair_a.avi": "2", "brush_hair_b.avi": "1"}}
+    _hmdb_layout(tmp_path, videos, marks)
+    index = index_dataset(DataConfig(root=tmp_path))
+    assert index.source == "hmdb51-split-1"
+    assert index.classes == ["brush_hair", "wave"]  # sorted class names give the labels
+    assert [(i.rel, i.label) for i in index.train] == [("brush_hair/brush_hair_a.avi", 0), ("wave/wave_a.avi", 1)]
+    assert [(i.rel, i.label) for i in index.test] == [("brush_hair/brush_hair_b.avi", 0), ("wave/wave_b.avi", 1)]
+    assert all(i.path.parent.parent == tmp_path / "hmdb51_org" for i in index.train + index.test)
+    assert [str(p) for p in index.problems] == [
+        "brush_hair/brush_hair_gone.avi: missing: listed in the split file but not found on disk"]  # mark 0 is simply unused
+    two = index_dataset(DataConfig(root=tmp_path, split=2))
+    assert two.source == "hmdb51-split-2"
+    assert sorted(i.rel for i in two.train) == ["brush_hair/brush_hair_b.avi", "wave/wave_b.avi", "wave/wave_c.avi"]
+    with pytest.raises(DatasetError, match=r"split 3 \(splits found: 1, 2\)"):
+        index_dataset(DataConfig(root=tmp_path, split=3))
+
+
+def test_hmdb51_bad_mark_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "jump_test_split1.txt").write_text("jump_a.avi 1\njump_b.avi 7\n")
+    with pytest.raises(DatasetError, match=r"jump_test_split1.txt:2: expected '<video>.avi <0\|1\|2>'"):
+        parse_hmdb_split_files(tmp_path, 1)
+    with pytest.raises(DatasetError, match="neither classInd.txt"):
+        index_dataset(DataConfig(root=tmp_path, splits_dir=tmp_path / "nowhere"))

@@ -90,3 +90,24 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
     a = render_video("SwingVertical", frames=6, width=32, height=32, rng=np.random.default_rng([3, 1, 2]))
     b = render_video("SwingVertical", frames=6, width=32, height=32, rng=np.random.default_rng([3, 1, 2]))
     assert np.array_equal(a, b)
+
+
+def test_generated_set_in_hmdb51_layout_indexes_and_decodes(tiny_dataset: Path, tmp_path: Path) -> None:
+    """The same generated videos laid out as HMDB51 (hmdb51_org/ + <class>_test_split1.txt marks) read back."""
+    import shutil
+
+    from ml.data.scan import scan_index
+
+    classes, train, test = parse_split_files(tiny_dataset / "splits", 1)
+    splits = tmp_path / "testTrainMulti_7030_splits"
+    splits.mkdir()
+    for label, cls in enumerate(classes):
+        shutil.copytree(tiny_dataset / "videos" / cls, tmp_path / "hmdb51_org" / cls)
+        lines = [f"{rel.split('/', 1)[1]} {mark}" for entries, mark in ((train, 1), (test, 2))
+                 for rel, lab in entries if lab == label]
+        (splits / f"{cls}_test_split1.txt").write_text("\n".join(lines) + "\n")
+    index = scan_index(index_dataset(DataConfig(root=tmp_path)), min_frames=16, workers=0)
+    assert index.source == "hmdb51-split-1" and not index.problems
+    assert index.classes == sorted(classes)
+    assert index.counts() == {n: {"train": 4, "test": 2} for n in classes}
+    assert set(index.frames.values()) == {40}
