@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test test-fast lint bench demo-cli
+.PHONY: install run test test-fast lint bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,3 @@ lint: install
 bench: install
 	$(PY) bench/train_throughput.py
 	$(PY) bench/api_load.py
-
-demo-cli: install
-	$(PY) experiments/kd_demo.py

@@ -8,6 +8,7 @@ to shut down warmly: a running job checkpoints, is re-queued, and resumes on the
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
 import os
 import signal
@@ -49,6 +50,30 @@ def _term_when_parent_dies() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+class StateFolderBusy(RuntimeError):
+    pass
+
+
+def lock_state_folder(var_dir: Path) -> int:
+    """Hold an exclusive lock on ``var_dir/server.lock`` for the life of this process (the OS drops it when the
+    process dies, however it dies). A second server on the same folder would recover the first one's running jobs
+    and share its SQLite broker, so it is refused. Returns the open descriptor (keep it open)."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path = var_dir / "server.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StateFolderBusy(
+            f"another kdvideo server (pid {holder}) is already using the state folder {var_dir}; stop it first, "
+            f"or give this one its own folder (VAR_DIR=/other/folder make run)") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
 
 
 class WorkerSupervisor:
@@ -110,6 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = Settings(**overrides)
+    try:
+        lock_fd = lock_state_folder(settings.var_dir)  # noqa: F841 - held until the process exits
+    except StateFolderBusy as exc:
+        log.error("%s", exc)
+        return 1
     settings.ensure_dirs()
     upgrade(settings.database_url)
     log.info("database %s, broker %s, artifacts %s", settings.database_url, settings.broker_url, settings.artifacts)
