@@ -80,3 +80,108 @@ def test_allowed_overrides_still_apply(client: TestClient, dataset_id: int) -> N
 def test_experiments_take_no_config_dicts(client: TestClient, dataset_id: int) -> None:
     r = client.post("/experiments", json={"dataset_id": dataset_id, "overrides": {"data.root": "/etc"}})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "overrides"]
+
+
+# ---------------------------------------------------------------- item 7: symlinks; item 8: no server paths
+
+def _server_paths(settings: Any, *extra: Path) -> list[str]:
+    """Strings no client-facing message may contain."""
+    import site
+
+    paths = [str(settings.var_dir), str(settings.var_dir.resolve()), str(settings.artifacts), *(str(r) for r in settings.data_roots),
+             "/usr/", "site-packages", "/github/", "video_reader.cc", *site.getsitepackages(), *map(str, extra)]
+    return [p for p in paths if p]
+
+
+def _assert_no_server_paths(text: str, settings: Any, *extra: Path) -> None:
+    leaked = [p for p in _server_paths(settings, *extra) if p in text]
+    assert not leaked, f"response leaks {leaked}: {text}"
+
+
+@pytest.fixture
+def synthetic(client: TestClient) -> dict[str, Any]:
+    r = client.post("/datasets/synthetic", json={"classes": 2, "videos_per_class": 3, "frames": 24})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_registration_skips_links_out_of_the_dataset(client: TestClient, settings: Any, synthetic: dict[str, Any],
+                                                     tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "shadow").write_text("root:$6$secret:19000:0:99999:7:::\n")
+    videos = Path(synthetic["path"]) / "videos"
+    cls = synthetic["classes"][0]
+    (videos / cls / "v_shadow_g09_c01.avi").symlink_to(outside / "shadow")
+    (videos / "Elsewhere").symlink_to(outside, target_is_directory=True)
+    rel_path = str(Path(synthetic["path"]).relative_to(settings.data_roots[0]))
+    r = client.post("/datasets", json={"path": rel_path, "name": "linked"})
+    assert r.status_code == 201, r.text
+    problems = {p["rel"]: p["reason"] for p in r.json()["problems"]}
+    assert "outside the dataset folder" in problems[f"{cls}/v_shadow_g09_c01.avi"]
+    assert "outside the dataset folder" in problems["Elsewhere/"]
+    assert r.json()["counts"] == synthetic["counts"] and "Elsewhere" not in r.json()["classes"]
+    assert str(outside) not in r.text and "secret" not in r.text
+
+
+def test_dataset_path_errors_name_no_server_path(client: TestClient, settings: Any, tmp_path: Path) -> None:
+    outside = tmp_path / "outside-set"
+    outside.mkdir()
+    root = settings.data_roots[0]
+    (root / "innocent").symlink_to(outside, target_is_directory=True)
+    r = client.post("/datasets", json={"path": "innocent"})
+    assert r.status_code == 403 and "outside the allowed data roots" in r.json()["detail"]
+    _assert_no_server_paths(r.text, settings, outside)
+    r = client.post("/datasets", json={"path": "no/such/folder"})
+    assert r.status_code == 422 and "'no/such/folder' is not a folder" in r.text
+    _assert_no_server_paths(r.text, settings)
+    (root / "empty").mkdir()
+    r = client.post("/datasets", json={"path": "empty"})
+    assert r.status_code == 422 and "empty" in r.json()["detail"][0]["msg"]  # says which folder, as the client named it
+    _assert_no_server_paths(r.text, settings)
+
+
+@pytest.fixture
+def model_job(client: TestClient, settings: Any, synthetic: dict[str, Any]) -> Any:
+    """A completed fine-tune with a real checkpoint (trained by ml directly: the /predict path is under test)."""
+    from ml.config import ClipSpec, FinetuneConfig
+    from ml.engine import run
+    from persistence.status import JobStatus
+
+    cfg = FinetuneConfig.model_validate(dict(
+        data={"root": synthetic["path"], "workers": 0}, clip=ClipSpec.tiny(), model={"backbone": "r3d", "width": 0.125},
+        val_videos=0, optim={"batch_size": 2, "epochs": 1}, runtime={"max_steps_per_epoch": 1}, eval={"test_clips": 1}))
+    out = settings.job_dir(999)
+    result = run(cfg, out_dir=out)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            job = repo.create_job(session, kind="finetune", request={}, config=cfg.model_dump(mode="json"),
+                                  config_hash="x", dataset_id=synthetic["id"], status=JobStatus.COMPLETED)
+            job.checkpoint_path, job.results = str(result.checkpoint), result.results
+            session.commit()
+            return job.id, Path(result.checkpoint)
+    finally:
+        engine.dispose()
+
+
+def test_predict_errors_name_no_server_path(client: TestClient, settings: Any, model_job: Any,
+                                            tmp_path: Path) -> None:
+    from crafted_pickle import write_crafted_checkpoint
+
+    model_id, checkpoint = model_job
+    undecodable = [("garbage.avi", b"RIFF\x00\x00\x00\x00AVI " + b"\x00garbage" * 64),  # decord: no stream
+                   ("random.mp4", b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 12)]  # cannot be parsed
+    for name, data in undecodable:
+        r = client.post("/predict", params={"model": model_id}, files={"file": (name, data, "video/mp4")})
+        assert r.status_code == 422 and "cannot use this video" in r.json()["detail"], r.text
+        _assert_no_server_paths(r.text, settings)
+        assert "upload-" not in r.text and ".cc:" not in r.text
+    # a model whose checkpoint was swapped for a code-running pickle: refused, payload never runs, no path shown
+    marker = tmp_path / "payload-ran"
+    write_crafted_checkpoint(checkpoint, marker)
+    video = next(Path(settings.data_roots[0]).rglob("*.avi"))
+    r = client.post("/predict", params={"model": model_id}, files={"file": ("v.avi", video.read_bytes(), "video/avi")})
+    assert r.status_code == 409 and "checkpoint cannot be loaded" in r.json()["detail"], r.text
+    _assert_no_server_paths(r.text, settings)
+    assert not marker.exists()
