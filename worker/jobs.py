@@ -63,7 +63,7 @@ def build_ml_config(job: Job, parent: Job | None, *, dataset_root: str | None) -
     data = copy.deepcopy(job.config)
     for dotted in path_fields(cls):
         *path, leaf = dotted.split(".")
-        node = data
+        node: Any = data
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
