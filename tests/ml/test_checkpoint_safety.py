@@ -76,3 +76,13 @@ def test_training_checkpoint_and_weights_export_load_weights_only(tiny_dataset: 
     a = Predictor.load(result.checkpoint).predict(video, clips=2)
     b = Predictor.load(export).predict(video, clips=2)
     assert a.top_k == b.top_k
+
+
+def test_a_format_1_checkpoint_with_pickled_numpy_state_is_a_clear_error(tmp_path: Path) -> None:
+    """Before format 2 the numpy RNG state was a pickled ndarray: not loadable safely, so refused with advice."""
+    import numpy as np
+
+    path = tmp_path / "old.pt"
+    torch.save({"format_version": 1, "kind": "pretrain", "rng": {"numpy": np.random.get_state()}}, path)
+    with pytest.raises(CheckpointError, match="before format 2 must be re-trained"):
+        load_checkpoint(path)
