@@ -6,13 +6,12 @@ Messages to a client never carry server paths (resolved paths, symlink targets, 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-log = logging.getLogger("api.paths")
+from ml.errors import without_paths
 
-_ABS_PATH = re.compile(r"(?<![\w.])/[^\s,:;'\"()\]]+")
+log = logging.getLogger("api.paths")
 
 
 class OutsideDataRoots(PermissionError):
@@ -43,4 +42,4 @@ def client_text(message: str, known: Mapping[str, str] | None = None) -> str:
     it, and any other absolute path becomes ``<server path>``."""
     for server, shown in sorted((known or {}).items(), key=lambda kv: -len(kv[0])):
         message = message.replace(server, shown)
-    return _ABS_PATH.sub("<server path>", message)
+    return without_paths(message, "<server path>")

@@ -27,7 +27,7 @@ import numpy as np
 
 import decord
 
-from ml.errors import CorruptVideoError, EmptyVideoError, NotAVideoError, VideoError
+from ml.errors import CorruptVideoError, EmptyVideoError, NotAVideoError, VideoError, without_paths
 
 decord.logging.set_level(decord.logging.QUIET)
 log = logging.getLogger(__name__)
@@ -148,7 +148,6 @@ def native_size(path: str | Path) -> tuple[int, int]:
 
 
 _LOCATION = re.compile(r"\[\d\d:\d\d:\d\d\]\s*\S*?\.(?:cc|cpp|cxx|c|h|hpp):\d+:\s*")  # "[hh:mm:ss] src/x.cc:83: "
-_ABS_PATH = re.compile(r"(?<![\w.])/[^\s,:;'\"()]+")
 _KNOWN = (("cannot find video stream", "no video stream in the file"),
           ("Invalid data found when processing input", "invalid data: not a video, or a damaged one"),
           ("Error reading", "the container cannot be parsed: damaged, truncated or not a video"))
@@ -166,7 +165,7 @@ def _short(exc: BaseException, path: str | None = None) -> str:
     line = lines[-1] if lines else type(exc).__name__
     if path:
         line = line.replace(path, "the file").replace(os.path.basename(path), "the file")
-    line = _ABS_PATH.sub("<path>", _LOCATION.sub("", line))
+    line = without_paths(_LOCATION.sub("", line))
     return line[-160:] or type(exc).__name__
 
 
