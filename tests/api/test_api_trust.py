@@ -185,3 +185,23 @@ def test_predict_errors_name_no_server_path(client: TestClient, settings: Any, m
     assert r.status_code == 409 and "checkpoint cannot be loaded" in r.json()["detail"], r.text
     _assert_no_server_paths(r.text, settings)
     assert not marker.exists()
+
+
+def test_retry_of_a_stored_request_with_a_path_override_is_422(client: TestClient, settings: Any,
+                                                               dataset_id: int) -> None:
+    """A job stored before the fix (its request names a path) cannot be re-submitted through retry."""
+    from persistence.status import JobStatus
+
+    request = _body("pretrain", dataset_id, overrides={"data.root": "/etc"})
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            old = repo.create_job(session, kind="pretrain", request=request, config={}, config_hash="x",
+                                  dataset_id=dataset_id, status=JobStatus.FAILED)
+            session.commit()
+            old_id = old.id
+    finally:
+        engine.dispose()
+    r = client.post(f"/jobs/{old_id}/retry")
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "overrides", "data.root"], r.text
+    assert client.get("/jobs").json()["count"] == 1
