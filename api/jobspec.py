@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from api.schemas import JobCreate
-from ml.config import ClipSpec, FinetuneConfig, PretrainConfig, RetrieveConfig, config_hash
+from ml.config import (ClipSpec, FinetuneConfig, PretrainConfig, RetrieveConfig, config_fields, config_hash,
+                       overridable_fields, path_fields)
 
 # flat request field -> path in the ml config, per kind family
 _COMMON = {
@@ -45,6 +47,37 @@ class JobSpecError(ValueError):
         super().__init__(msg)
         self.loc = loc
         self.msg = msg
+
+
+def _parent_request_field(kind: str) -> str:
+    return "teacher_job_id" if kind == "distill" else "source_job_id"
+
+
+def check_override(kind: str, dotted: str) -> None:
+    """Refuse an override key that is path-typed (a request never names a server path) or unknown.
+
+    The allowed set is walked from the kind's config model (ml.config.overridable_fields), so a path
+    field added to the config later is refused without touching this code."""
+    model = CONFIG_CLASS[kind]
+    loc: tuple[str | int, ...] = ("body", "overrides", dotted)
+    if dotted in path_fields(model):
+        source = ("dataset_id (the registered dataset's folder)" if dotted.startswith("data.") else
+                  f"{_parent_request_field(kind)} (that job's checkpoint)" if PARENT_FIELD.get(kind) == tuple(dotted.split("."))
+                  else "dataset and job ids")
+        raise JobSpecError(loc, f"{dotted!r} is a server path and cannot be overridden: it comes only from "
+                                f"{source}; remove this key")
+    if dotted in overridable_fields(model):
+        return
+    fields = config_fields(model)
+    if any(key.startswith(dotted + ".") for key in fields):
+        raise JobSpecError(loc, f"{dotted!r} is a section of the {kind} config; override its fields one at a time "
+                                f"(e.g. {next(k for k in sorted(fields) if k.startswith(dotted + '.'))!r})")
+    if dotted == "kind":
+        raise JobSpecError(loc, "'kind' is set by the request's kind field; remove this key")
+    near = difflib.get_close_matches(dotted, sorted(overridable_fields(model)), n=3)
+    raise JobSpecError(loc, f"{dotted!r} is not a {kind} config key"
+                            + (f"; did you mean {', '.join(repr(n) for n in near)}?" if near else
+                               "; keys are dotted ml-config paths such as 'pretext.interval'"))
 
 
 def _set(node: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -85,6 +118,7 @@ def build_config(body: JobCreate, *, data_root: Path, split: int, subset: float,
     if parent_checkpoint is not None:
         _set(cfg, PARENT_FIELD[body.kind], str(parent_checkpoint))
     for dotted, value in body.overrides.items():
+        check_override(body.kind, dotted)
         _set(cfg, tuple(dotted.split(".")), value)
     try:
         return CONFIG_CLASS[body.kind].model_validate(cfg)

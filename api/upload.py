@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -10,6 +11,8 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
+
+log = logging.getLogger("api.upload")
 
 
 class UploadError(Exception):
@@ -103,11 +106,19 @@ async def receive_upload(request: Request, *, dest_dir: Path, max_bytes: int, fi
             state["fh"].close()
         up.discard()
         raise
+    except OSError as exc:  # the server cannot store the upload (disk full, temp dir gone): its paths stay in the log
+        if state["fh"] is not None:
+            state["fh"].close()
+        up.discard()
+        log.error("upload to %s failed: %s", dest_dir, exc)
+        raise UploadError(503, "the server cannot store the upload right now; retry later") from exc
     except Exception as exc:  # malformed multipart
         if state["fh"] is not None:
             state["fh"].close()
         up.discard()
-        raise UploadError(422, f"malformed multipart body: {exc}") from exc
+        log.info("malformed multipart body: %s", exc)
+        raise UploadError(422, f"malformed multipart body ({type(exc).__name__}); send multipart/form-data with "
+                               f"a '{file_field}' part") from exc
     if state["fh"] is not None:  # body ended mid-part
         state["fh"].close()
     return up

@@ -7,9 +7,11 @@ code is a named option whose default keeps the reference behaviour unless docs/m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from pathlib import Path
+import typing
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -211,6 +213,49 @@ class RetrieveConfig(StrictModel):
 
 
 AnyConfig = PretrainConfig | FinetuneConfig | RetrieveConfig
+
+
+def _nested_models(annotation: Any) -> list[type[BaseModel]]:
+    """The config models an annotation holds (``ClipSpec``, ``ClipSpec | None``, ...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _nested_models(arg)]
+
+
+def _names_a_path(annotation: Any) -> bool:
+    """True when a value of this type can be a filesystem path (``Path``, ``Path | None``, ``list[Path]``...)."""
+    if isinstance(annotation, type) and issubclass(annotation, PurePath):
+        return True
+    return any(_names_a_path(arg) for arg in typing.get_args(annotation))
+
+
+def config_fields(model: type[BaseModel], prefix: str = "") -> dict[str, bool]:
+    """Every leaf field of a config model as a dotted key -> whether it is path-typed (walked by type).
+
+    A field holding a nested config model is a section: its own fields are listed, not the section."""
+    out: dict[str, bool] = {}
+    for name, info in model.model_fields.items():
+        dotted = f"{prefix}{name}"
+        nested = _nested_models(info.annotation)
+        if nested:
+            for sub in nested:
+                out.update(config_fields(sub, f"{dotted}."))
+        else:
+            out[dotted] = _names_a_path(info.annotation)
+    return out
+
+
+@functools.cache
+def path_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Dotted keys of every path-typed field (data root, splits dir, checkpoints) of ``model``."""
+    return frozenset(key for key, is_path in config_fields(model).items() if is_path)
+
+
+@functools.cache
+def overridable_fields(model: type[BaseModel]) -> frozenset[str]:
+    """What a service request may override: every leaf field except path-typed ones (paths come only from
+    dataset and job ids) and the ``kind`` the job's kind decides."""
+    return frozenset(key for key, is_path in config_fields(model).items() if not is_path and key != "kind")
 
 
 def config_hash(config: BaseModel) -> str:

@@ -1,5 +1,15 @@
 """Typed errors raised by ml/ for bad input; callers (CLI, API) turn them into clear messages."""
 
+import re
+
+_ABS_PATH = re.compile(r"(?<![\w.])/[^\s,:;'\"()\]]+")
+
+
+def without_paths(text: str, placeholder: str = "<path>") -> str:
+    """``text`` with every absolute filesystem path replaced: for messages that reach a user who must not
+    learn server paths (decoder build paths, temp files, data roots)."""
+    return _ABS_PATH.sub(placeholder, text)
+
 
 class MLError(Exception):
     """Base class for errors caused by the user's input rather than a bug."""

@@ -20,7 +20,7 @@ import torch
 from ml.config import ClipSpec
 from ml.data import MultiClipDataset, VideoItem
 from ml.data.decord_reader import count_frames, read_frames
-from ml.engine.checkpoint import load_checkpoint
+from ml.engine.checkpoint import WEIGHTS_FORMAT, load_checkpoint
 from ml.engine.evaluate import prepare_input
 from ml.errors import CheckpointError, VideoTooShortError
 from ml.models import build_backbone
@@ -52,7 +52,7 @@ class Predictor:
 
     @classmethod
     def load(cls, path: Path | str, *, device: str = "cpu") -> "Predictor":
-        state = load_checkpoint(Path(path))
+        state = load_checkpoint(Path(path))  # weights_only: a crafted pickle is refused, never run
         if state.get("kind") != "finetune" or "labels" not in state:
             raise CheckpointError(
                 f"{path} is a {state.get('kind')!r} checkpoint; prediction needs a fine-tuned classifier (run finetune first)"
@@ -60,7 +60,8 @@ class Predictor:
         labels = list(state["labels"])
         backbone = build_backbone(state["backbone"], width=state["width"])
         model = VideoClassifier(backbone, len(labels))
-        model.load_state_dict(state["task"]["model"])
+        # a training checkpoint, or its weights-only export (GET /jobs/{id}/checkpoint)
+        model.load_state_dict(state["state_dict"] if state.get("format") == WEIGHTS_FORMAT else state["task"]["model"])
         dev = torch.device(device)
         return cls(model.to(dev), labels=labels, clip=ClipSpec.model_validate(state["clip"]),
                    modality=state.get("modality", "res"), backbone=state["backbone"], width=float(state["width"]),

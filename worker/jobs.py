@@ -53,21 +53,36 @@ def config_class(kind: str) -> Any:
             "evaluate": RetrieveConfig}[kind]
 
 
-def build_ml_config(job: Job, parent: Job | None) -> Any:
-    """The job's stored ml config with the parent's final checkpoint filled in, validated."""
+def build_ml_config(job: Job, parent: Job | None, *, dataset_root: str | None) -> Any:
+    """The job's stored ml config, validated, with every path-typed field set by the service itself: the data
+    root from the dataset row, the parent's final checkpoint from the parent job, the rest left unset. A path
+    stored in the job's config (whatever wrote it) is never used."""
+    from ml.config import path_fields
+
+    cls = config_class(job.kind)
     data = copy.deepcopy(job.config)
+    for dotted in path_fields(cls):
+        *path, leaf = dotted.split(".")
+        node: Any = data
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    if dataset_root is None:
+        raise JobConfigError(f"job {job.id}: its dataset {job.dataset_id} no longer exists")
+    data.setdefault("data", {})["root"] = dataset_root
     if parent is not None and job.kind in PARENT_FIELD:
         ckpt = parent.checkpoint_path
         if parent.status != JobStatus.COMPLETED or not ckpt or not Path(ckpt).is_file():
             raise JobConfigError(f"job {parent.id} ({parent.kind}) has no finished checkpoint "
-                                 f"(status {parent.status.value}, checkpoint {ckpt!r})")
+                                 f"(status {parent.status.value})")
         *path, leaf = PARENT_FIELD[job.kind]
         node = data
         for key in path:
             node = node.setdefault(key, {})
         node[leaf] = ckpt
     try:
-        return config_class(job.kind).model_validate(data)
+        return cls.model_validate(data)
     except ValidationError as exc:
         raise JobConfigError(f"invalid {job.kind} config: {exc}") from exc
 
@@ -122,13 +137,15 @@ def _run_claimed(job_id: int, *, out_dir: Path, rt: WorkerRuntime, enqueue: Enqu
         job = repo.get_job(session, job_id)
         assert job is not None
         parent = repo.get_job(session, job.parent_id) if job.parent_id else None
+        dataset = repo.get_dataset(session, job.dataset_id) if job.dataset_id is not None else None
+        dataset_root = dataset.path if dataset is not None else None
         attempt, max_attempts = job.attempts, job.max_attempts
     log.info("job %d (%s) attempt %d/%d on %s, code %s", job_id, job.kind, attempt, max_attempts,
              rt.hostname, rt.code_version)
     callback = JobCallback(job_id, sessions=rt.sessions, settings=rt.settings)
     stop = StopCheck(job_id, sessions=rt.sessions, poll_s=rt.settings.cancel_poll_s, stopping=rt.stopping)
     try:
-        config = build_ml_config(job, parent)
+        config = build_ml_config(job, parent, dataset_root=dataset_root)
         (out_dir / "job_config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2))
         with JobHeartbeat(job_id, sessions=rt.sessions, worker=rt.hostname, period_s=rt.settings.heartbeat_s):
             result = engine_run(config, out_dir=out_dir, callback=callback, should_stop=stop, resume=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from api.deps import SessionDep, SettingsDep
@@ -14,6 +16,7 @@ from api.routes.jobs import get_job_or_404
 from api.schemas import LogsPublic
 
 router = APIRouter(prefix="/jobs", tags=["artifacts"])
+log = logging.getLogger("api.artifacts")
 
 
 @router.get("/{job_id}/logs", response_model=LogsPublic, operation_id="jobs-logs")
@@ -29,16 +32,44 @@ def logs(job_id: int, session: SessionDep, settings: SettingsDep,
     return LogsPublic(job_id=job_id, path=str(path), lines=lines)
 
 
+def weights_file(checkpoint: Path, job_dir: Path) -> Path:
+    """The job's weights-only export (``weights.pt``), rewritten when the checkpoint is newer."""
+    from ml.engine.checkpoint import WEIGHTS_NAME, export_weights
+
+    dest = job_dir / WEIGHTS_NAME
+    if dest.is_file() and dest.stat().st_mtime_ns >= checkpoint.stat().st_mtime_ns:
+        return dest
+    return export_weights(checkpoint, dest)
+
+
 @router.get("/{job_id}/checkpoint", response_class=FileResponse, operation_id="jobs-checkpoint",
-            responses={200: {"content": {"application/octet-stream": {}}}})
-def checkpoint(job_id: int, session: SessionDep, settings: SettingsDep) -> FileResponse:
-    """The job's final (or, while it runs or after a failure, latest) checkpoint."""
+            responses={200: {"content": {"application/octet-stream": {}}},
+                       404: {"description": "no checkpoint yet"},
+                       409: {"description": "the stored checkpoint cannot be exported"}})
+async def checkpoint(job_id: int, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    """The job's final (or, while it runs or after a failure, latest) model as a weights-only file: the
+    network's state dict and JSON-able metadata (backbone, width, modality, clip, classes, results).
+    Load it with ``torch.load(path, weights_only=True)``; optimizer and RNG state stay on the server."""
+    from ml.engine.checkpoint import CHECKPOINT_NAME
+    from ml.errors import CheckpointError
+
     job = get_job_or_404(session, job_id)
-    candidates = [Path(job.checkpoint_path)] if job.checkpoint_path else []
-    candidates.append(settings.job_dir(job_id) / "checkpoint.pt")
+    job_dir = settings.job_dir(job_id)
+    candidates = [job_dir / CHECKPOINT_NAME]
+    if job.checkpoint_path and Path(job.checkpoint_path).resolve().is_relative_to(job_dir.resolve()):
+        candidates.insert(0, Path(job.checkpoint_path))
+    kind, state = job.kind, job.status.value
+    session.close()
     for path in candidates:
         if path.is_file():
-            return FileResponse(path, media_type="application/octet-stream",
-                                filename=f"job-{job_id}-{job.kind}-{path.name}")
+            try:
+                export = await run_in_threadpool(weights_file, path, job_dir)
+            except CheckpointError as exc:
+                log.error("job %d: cannot export %s: %s", job_id, path, exc)
+                raise HTTPException(status.HTTP_409_CONFLICT,
+                                    detail=f"job {job_id}'s checkpoint cannot be exported as weights (it is not a "
+                                           "safe weights-only checkpoint); retry the job to write a new one") from None
+            return FileResponse(export, media_type="application/octet-stream",
+                                filename=f"job-{job_id}-{kind}-weights.pt")
     raise HTTPException(status.HTTP_404_NOT_FOUND,
-                        detail=f"job {job_id} ({job.status.value}) has no checkpoint yet; one is written each epoch")
+                        detail=f"job {job_id} ({state}) has no checkpoint yet; one is written each epoch")

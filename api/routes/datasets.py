@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,13 +14,14 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, SettingsDep, TokenDep
-from api.paths import OutsideDataRoots, resolve_under_roots
+from api.paths import OutsideDataRoots, client_text, resolve_under_roots
 from api.schemas import DatasetCreate, DatasetPublic, Page, SyntheticDatasetCreate
 from persistence import repo
 from persistence.models import Dataset
 from persistence.settings import Settings
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
+log = logging.getLogger("api.datasets")
 
 
 def _jsonable(value: Any) -> Any:
@@ -56,14 +58,17 @@ def index_folder(root: Path, *, split: int, subset: float, scan: bool, min_frame
 
 
 def register(session: Session, *, path: Path, name: str, split: int, subset: float, scan: bool, min_frames: int,
-             synthetic: bool = False) -> Dataset:
+             synthetic: bool = False, shown_as: str | None = None) -> Dataset:
+    """``shown_as``: the client's name for ``path``, used in place of the server path in error messages."""
     from ml.errors import DatasetError
 
     try:
         info = index_folder(path, split=split, subset=subset, scan=scan, min_frames=min_frames)
     except DatasetError as exc:
+        log.warning("dataset %s cannot be registered: %s", path, exc)
+        msg = client_text(str(exc), {str(path): shown_as or name})
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail=[{"loc": ["body", "path"], "msg": str(exc), "type": "value_error"}]) from exc
+                            detail=[{"loc": ["body", "path"], "msg": msg, "type": "value_error"}]) from exc
     return repo.create_dataset(session, name=name, path=str(path), split=split, subset=subset, synthetic=synthetic,
                                **info)
 
@@ -88,9 +93,10 @@ async def create(body: DatasetCreate, session: SessionDep, settings: SettingsDep
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc)) from exc
     if not path.is_dir():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail=[{"loc": ["body", "path"], "msg": f"{path} is not a folder", "type": "value_error"}])
+                            detail=[{"loc": ["body", "path"], "msg": f"{body.path!r} is not a folder on the server; "
+                                     "give a dataset folder under a data root", "type": "value_error"}])
     row = await run_in_threadpool(register, session, path=path, name=body.name or path.name, split=body.split,
-                                  subset=body.subset, scan=body.scan, min_frames=body.min_frames)
+                                  subset=body.subset, scan=body.scan, min_frames=body.min_frames, shown_as=body.path)
     session.commit()
     return DatasetPublic.model_validate(row)
 

@@ -37,7 +37,8 @@ def create(body: ExperimentCreate, session: SessionDep, settings: SettingsDep, e
         except Exception as exc:  # noqa: BLE001 - any broker error
             log.error("enqueue of job %d failed: %s", job.id, exc)
             repo.transition(session, job.id, to=JobStatus.FAILED, expected=[JobStatus.QUEUED],
-                            error=f"could not reach the broker ({exc}); POST /jobs/{job.id}/resume when it is back")
+                            error=f"could not reach the broker ({type(exc).__name__}); POST /jobs/{job.id}/resume "
+                                  "when it is back")
             repo.fail_successors(session, job.id, reason=repo.dependency_failed(job.id))
             unsent.append(str(job.id))
     if unsent:

@@ -37,10 +37,12 @@ def enqueue_or_fail(session: Session, enqueuer: Enqueuer, job_id: int) -> None:
     except Exception as exc:  # noqa: BLE001 - any broker error
         log.error("enqueue of job %d failed: %s", job_id, exc)
         repo.transition(session, job_id, to=JobStatus.FAILED, expected=[JobStatus.QUEUED],
-                        error=f"could not reach the broker ({exc}); POST /jobs/{job_id}/resume when it is back")
+                        error=f"could not reach the broker ({type(exc).__name__}); POST /jobs/{job_id}/resume "
+                              "when it is back")
         session.commit()
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            detail=f"job {job_id} saved but the broker is unreachable: {exc}") from exc
+                            detail=f"job {job_id} saved but the broker is unreachable ({type(exc).__name__}); "
+                                   f"POST /jobs/{job_id}/resume when it is back") from exc
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic, operation_id="jobs-create",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,9 +15,11 @@ from api.predict_pool import PoolBusy, PredictPool
 from api.predictors import PredictorCache
 from api.routes.models import resolve_model
 from api.schemas import PredictionPublic
+from api.paths import client_text
 from api.upload import ACCEPTED, UploadError, receive_upload, sniff_container
 
 router = APIRouter(tags=["predict"])
+log = logging.getLogger("api.predict")
 
 _FORM = {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
     "file": {"type": "string", "format": "binary", "description": "the video clip"},
@@ -110,7 +113,12 @@ async def _run_limited(request: Request, fn: Any, *, timeout: float) -> dict[str
                             detail=f"decoding and classifying took over {timeout:g}s (PREDICT_TIMEOUT_S); "
                                    "send a shorter clip, or raise PREDICT_TIMEOUT_S on the server") from None
     except VideoError as exc:
+        log.info("predict: unusable upload %s: %s", exc.path, exc.reason)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail=f"cannot use this video: {exc.reason}") from exc
+                            detail=f"cannot use this video: {client_text(exc.reason)}") from exc
     except CheckpointError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"model checkpoint unusable: {exc}") from exc
+        log.error("predict: model checkpoint unusable: %s", exc)
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail="the model's checkpoint cannot be loaded (missing, damaged or not a weights-only "
+                                   "checkpoint of this service); re-run its finetune job or pick another model "
+                                   "(GET /models)") from exc

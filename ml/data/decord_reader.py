@@ -16,7 +16,9 @@ decord failures become the typed errors of :mod:`ml.errors`:
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -25,9 +27,10 @@ import numpy as np
 
 import decord
 
-from ml.errors import CorruptVideoError, EmptyVideoError, NotAVideoError, VideoError
+from ml.errors import CorruptVideoError, EmptyVideoError, NotAVideoError, VideoError, without_paths
 
 decord.logging.set_level(decord.logging.QUIET)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ def _check_file(path: str) -> None:
     except FileNotFoundError:
         raise VideoError(path, "file not found") from None
     except OSError as exc:
-        raise VideoError(path, f"cannot read the file ({exc.strerror or exc})") from None
+        raise VideoError(path, f"cannot read the file ({exc.strerror or type(exc).__name__})") from None
     if size == 0:
         raise EmptyVideoError(path, "the file is empty (0 bytes)")
 
@@ -67,7 +70,7 @@ class VideoFile:
         try:
             self._reader = decord.VideoReader(self.path, width=width, height=height, num_threads=num_threads)
         except (RuntimeError, decord.DECORDError) as exc:
-            raise NotAVideoError(self.path, f"not a video decord can open ({_short(exc)})") from None
+            raise NotAVideoError(self.path, f"not a video decord can open ({_short(exc, self.path)})") from None
         self.num_frames = len(self._reader)
         if self.num_frames <= 0:
             raise EmptyVideoError(self.path, "the video has no frames")
@@ -92,7 +95,7 @@ class VideoFile:
             frames = batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)
         except (RuntimeError, decord.DECORDError) as exc:
             if "DECORDArrayCopyFromTo" not in str(exc):
-                raise CorruptVideoError(self.path, f"frames fail to decode ({_short(exc)})") from None
+                raise CorruptVideoError(self.path, f"frames fail to decode ({_short(exc, self.path)})") from None
             # decord 0.6 bug: without rescaling (decode size == native size) it cannot copy frames whose
             # row length in bytes is not 64-aligned (e.g. 48 or 171 pixels wide). Decode those with PyAV.
             frames = _read_pyav(self.path, unique.tolist())
@@ -125,7 +128,7 @@ def _read_pyav(path: str, indices: list[int]) -> np.ndarray:
                 if n >= indices[-1]:
                     break
     except (av.FFmpegError, OSError) as exc:
-        raise CorruptVideoError(path, f"frames fail to decode ({_short(exc)})") from None
+        raise CorruptVideoError(path, f"frames fail to decode ({_short(exc, path)})") from None
     if len(out) != len(indices):
         raise CorruptVideoError(path, f"only {len(out)} of {len(indices)} requested frames could be decoded")
     return np.stack([out[i] for i in indices])
@@ -141,13 +144,29 @@ def native_size(path: str | Path) -> tuple[int, int]:
             stream = container.streams.video[0]
             return int(stream.codec_context.width), int(stream.codec_context.height)
     except (av.FFmpegError, OSError, IndexError) as exc:
-        raise NotAVideoError(str(path), f"no readable video stream ({_short(exc)})") from None
+        raise NotAVideoError(str(path), f"no readable video stream ({_short(exc, str(path))})") from None
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[-1] if text else type(exc).__name__
-    return line[-160:]
+_LOCATION = re.compile(r"\[\d\d:\d\d:\d\d\]\s*\S*?\.(?:cc|cpp|cxx|c|h|hpp):\d+:\s*")  # "[hh:mm:ss] src/x.cc:83: "
+_KNOWN = (("cannot find video stream", "no video stream in the file"),
+          ("Invalid data found when processing input", "invalid data: not a video, or a damaged one"),
+          ("Error reading", "the container cannot be parsed: damaged, truncated or not a video"))
+
+
+def _short(exc: BaseException, path: str | None = None) -> str:
+    """A decoder failure in words for the user: no decoder build paths, source locations or server file paths
+    (the full message goes to the log)."""
+    raw = str(exc).strip()
+    log.debug("decoder error on %s: %s", path, raw)
+    for needle, words in _KNOWN:
+        if needle in raw:
+            return words
+    lines = [ln for ln in raw.splitlines() if ln.strip()]
+    line = lines[-1] if lines else type(exc).__name__
+    if path:
+        line = line.replace(path, "the file").replace(os.path.basename(path), "the file")
+    line = without_paths(_LOCATION.sub("", line))
+    return line[-160:] or type(exc).__name__
 
 
 def open_video(path: str | Path, *, width: int = -1, height: int = -1, num_threads: int = 1) -> VideoFile:

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ml.data.decord_reader import count_frames
-from ml.data.splits import DatasetIndex, Problem, VideoItem
+from ml.data.splits import OUTSIDE_ROOT, DatasetIndex, Problem, VideoItem, inside
 from ml.errors import VideoError
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,14 @@ def _load_cache(cache: Path | None) -> dict[str, list[int]]:
 
 
 def _probe(item: VideoItem, verify: bool) -> int | str:
-    """Frame count, or a human-readable reason the video cannot be used."""
+    """Frame count, or a human-readable reason the video cannot be used (no server paths in it)."""
     try:
         return count_frames(item.path, verify=verify)
     except VideoError as exc:
         return exc.reason
     except Exception as exc:  # a scan must go on whatever one file does
-        return f"unreadable ({type(exc).__name__}: {exc})"
+        log.warning("scan: %s unreadable: %s: %s", item.path, type(exc).__name__, exc)
+        return f"unreadable ({type(exc).__name__})"
 
 
 def scan_index(
@@ -73,7 +74,11 @@ def scan_index(
     reasons: dict[str, str] = {}
     todo: list[VideoItem] = []
     stats: dict[str, tuple[int, int]] = {}
+    root = Path(os.path.realpath(index.root))
     for rel, item in items.items():
+        if not inside(item.path, root):  # a link out of the dataset (even one made after indexing): never opened
+            reasons[rel] = OUTSIDE_ROOT
+            continue
         key = _stat_key(item.path)
         if key is None:
             reasons[rel] = "missing: file not found"

@@ -108,6 +108,15 @@ class DatasetIndex:
             raise DatasetError(f"no frame count for {exc.args[0]}: run ml.data.scan.scan_index first") from None
 
 
+OUTSIDE_ROOT = "a symbolic link that leads outside the dataset folder; skipped (not opened)"
+"""The problem reported for a file or folder whose resolved path leaves the dataset root (the target is not named)."""
+
+
+def inside(path: Path | str, root: Path) -> bool:
+    """True when ``path`` with every symlink resolved lies under ``root`` (itself resolved by the caller)."""
+    return Path(os.path.realpath(path)).is_relative_to(root)
+
+
 def video_group(name: str) -> str:
     """``gXX`` from a UCF-style name (``v_X_g08_c01.avi`` -> "g08"), else the file stem."""
     match = _GROUP_RE.search(name)
@@ -128,10 +137,12 @@ def _read_lines(path: Path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _split_file(splits_dir: Path, stem: str, split: int) -> Path:
+def _split_file(splits_dir: Path, stem: str, split: int, within: Path | None = None) -> Path:
     for name in (f"{stem}{split:02d}.txt", f"{stem}{split}.txt"):
         path = splits_dir / name
         if path.is_file():
+            if within is not None and not inside(path, within):
+                raise DatasetError(f"{splits_dir / name}: {OUTSIDE_ROOT}")
             return path
     available = sorted(p.name for p in splits_dir.glob(f"{stem}*.txt"))
     raise DatasetError(
@@ -159,17 +170,21 @@ def parse_class_index(path: Path) -> list[str]:
     return [by_index[i] for i in expected]
 
 
-def parse_split_files(splits_dir: Path, split: int) -> tuple[list[str], list[SplitEntry], list[SplitEntry]]:
+def parse_split_files(splits_dir: Path, split: int, *, within: Path | None = None
+                      ) -> tuple[list[str], list[SplitEntry], list[SplitEntry]]:
     """Read classInd.txt, trainlistNN.txt and testlistNN.txt; needs no videos.
 
     Returns (classes, train, test) where train/test are (rel as listed, 0-based label). Train labels
     come from the file (checked against the folder name); test labels from the folder via classInd.
-    Class folders are matched case-insensitively (UCF101 lists ``HandstandPushups``).
+    Class folders are matched case-insensitively (UCF101 lists ``HandstandPushups``). With ``within``
+    (a resolved dataset root), a split file that is a symlink leading outside it is refused unread.
     """
     splits_dir = Path(splits_dir)
     class_file = splits_dir / "classInd.txt"
     if not class_file.is_file():
         raise DatasetError(f"{splits_dir}: classInd.txt not found")
+    if within is not None and not inside(class_file, within):
+        raise DatasetError(f"{class_file}: {OUTSIDE_ROOT}")
     classes = parse_class_index(class_file)
     by_folder = {name.lower(): i for i, name in enumerate(classes)}
 
@@ -179,7 +194,7 @@ def parse_split_files(splits_dir: Path, split: int) -> tuple[list[str], list[Spl
             raise DatasetError(f"{where}: {rel!r} is not under a class folder listed in classInd.txt")
         return by_folder[folder]
 
-    train_file = _split_file(splits_dir, "trainlist", split)
+    train_file = _split_file(splits_dir, "trainlist", split, within)
     train: list[SplitEntry] = []
     for n, line in enumerate(_read_lines(train_file), 1):
         parts = line.replace("\\", "/").split()
@@ -196,7 +211,7 @@ def parse_split_files(splits_dir: Path, split: int) -> tuple[list[str], list[Spl
             raise DatasetError(f"{where}: expected '<Class/video.avi> <label>', got {line!r}")
         train.append((parts[0], label))
 
-    test_file = _split_file(splits_dir, "testlist", split)
+    test_file = _split_file(splits_dir, "testlist", split, within)
     test: list[SplitEntry] = []
     for n, line in enumerate(_read_lines(test_file), 1):
         parts = line.replace("\\", "/").split()
@@ -220,10 +235,12 @@ def is_hmdb_splits_dir(path: Path) -> bool:
     return path.is_dir() and any(_HMDB_SPLIT_RE.match(p.name) for p in path.glob("*_test_split*.txt"))
 
 
-def parse_hmdb_split_files(splits_dir: Path, split: int) -> tuple[list[str], list[SplitEntry], list[SplitEntry]]:
+def parse_hmdb_split_files(splits_dir: Path, split: int, *, within: Path | None = None
+                           ) -> tuple[list[str], list[SplitEntry], list[SplitEntry]]:
     """Read every ``<class>_test_split<split>.txt``; returns (classes, train, test) like :func:`parse_split_files`.
 
-    Rel paths are ``<class>/<video>``; a video marked 0 is in neither list.
+    Rel paths are ``<class>/<video>``; a video marked 0 is in neither list. With ``within``, a split file that
+    resolves outside that folder is refused unread.
     """
     splits_dir = Path(splits_dir)
     files: dict[str, Path] = {}
@@ -238,6 +255,9 @@ def parse_hmdb_split_files(splits_dir: Path, split: int) -> tuple[list[str], lis
         found = ", ".join(str(n) for n in sorted(splits_seen)) or "none"
         raise DatasetError(f"{splits_dir}: no <class>_test_split{split}.txt files for split {split} (splits found: {found})")
     classes = sorted(files)
+    for path in files.values():
+        if within is not None and not inside(path, within):
+            raise DatasetError(f"{path}: {OUTSIDE_ROOT}")
     train: list[SplitEntry] = []
     test: list[SplitEntry] = []
     for label, name in enumerate(classes):
@@ -261,9 +281,11 @@ SPLIT_DIR_NAMES = ("splits", "ucfTrainTestlist", "testTrainMulti_7030_splits")
 
 
 def find_video_dir(root: Path) -> Path:
-    """The first of ``root/videos``, ``root/UCF-101``, ``root/hmdb51_org``, ``root/HMDB51`` that exists, else ``root``."""
+    """The first of ``root/videos``, ``root/UCF-101``, ``root/hmdb51_org``, ``root/HMDB51`` that exists, else
+    ``root`` (a candidate that is a symlink leading outside ``root`` is not used)."""
+    real = Path(os.path.realpath(root))
     for name in VIDEO_DIR_NAMES:
-        if (root / name).is_dir():
+        if (root / name).is_dir() and inside(root / name, real):
             return root / name
     return root
 
@@ -281,24 +303,35 @@ def find_splits_dir(root: Path, configured: Path | None = None) -> Path | None:
             raise DatasetError(f"splits_dir {configured}: neither classInd.txt (UCF101) nor "
                                "<class>_test_split<N>.txt files (HMDB51) found there")
         return configured
+    real = Path(os.path.realpath(root))
     for candidate in (*(root / name for name in SPLIT_DIR_NAMES), root):
-        if _has_split_files(candidate):
+        if _has_split_files(candidate) and inside(candidate, real):
             return candidate
     return None
 
 
-def _disk_files(video_dir: Path) -> dict[str, str]:
-    """Lower-cased rel -> rel as on disk, for every video one folder deep."""
+def _disk_files(video_dir: Path, root: Path, problems: list[Problem]) -> dict[str, str]:
+    """Lower-cased rel -> rel as on disk, for every video one folder deep.
+
+    ``root`` is the resolved dataset root: a class folder or video that is a symlink resolving outside it is
+    not listed (and never opened); it becomes a problem that names the link, not its target."""
     out: dict[str, str] = {}
     try:
         folders = [e for e in os.scandir(video_dir) if e.is_dir()]
     except OSError as exc:
-        raise DatasetError(f"cannot list {video_dir}: {exc}") from exc
-    for folder in folders:
+        raise DatasetError(f"cannot list {video_dir}: {exc.strerror or type(exc).__name__}") from exc
+    for folder in sorted(folders, key=lambda e: e.name):
+        if not inside(folder.path, root):
+            problems.append(Problem(f"{folder.name}/", OUTSIDE_ROOT))
+            continue
         with os.scandir(folder.path) as entries:
-            for entry in entries:
-                if entry.is_file() and os.path.splitext(entry.name)[1].lower() in VIDEO_EXTENSIONS:
-                    rel = f"{folder.name}/{entry.name}"
+            for entry in sorted(entries, key=lambda e: e.name):
+                if os.path.splitext(entry.name)[1].lower() not in VIDEO_EXTENSIONS:
+                    continue
+                rel = f"{folder.name}/{entry.name}"
+                if entry.is_symlink() and not inside(entry.path, root):
+                    problems.append(Problem(rel, OUTSIDE_ROOT))
+                elif entry.is_file():
                     out.setdefault(rel.lower(), rel)
     return out
 
@@ -307,7 +340,10 @@ def _items_from_entries(
     entries: list[SplitEntry], video_dir: Path, disk: dict[str, str], problems: list[Problem]
 ) -> list[VideoItem]:
     items: list[VideoItem] = []
+    reported = {p.rel.lower() for p in problems}  # e.g. links out of the root: already reported
     for rel, label in entries:
+        if rel.lower() in reported or rel.split("/", 1)[0].lower() + "/" in reported:
+            continue
         on_disk = disk.get(rel.lower())
         if on_disk is None:
             problems.append(Problem(rel, "missing: listed in the split file but not found on disk"))
@@ -369,20 +405,21 @@ def class_balanced_subset(items: list[VideoItem], fraction: float, seed: int) ->
     return [it for pos, it in enumerate(items) if pos in keep]
 
 
-def _index_split_files(root: Path, video_dir: Path, splits_dir: Path, split: int) -> DatasetIndex:
+def _index_split_files(root: Path, video_dir: Path, splits_dir: Path, split: int, *,
+                       within: Path | None) -> DatasetIndex:
     if (splits_dir / "classInd.txt").is_file():
-        classes, train_entries, test_entries = parse_split_files(splits_dir, split)
+        classes, train_entries, test_entries = parse_split_files(splits_dir, split, within=within)
         source = f"ucf101-split-{split}"
     else:
-        classes, train_entries, test_entries = parse_hmdb_split_files(splits_dir, split)
+        classes, train_entries, test_entries = parse_hmdb_split_files(splits_dir, split, within=within)
         source = f"hmdb51-split-{split}"
-    disk = _disk_files(video_dir)
+    problems: list[Problem] = []
+    disk = _disk_files(video_dir, Path(os.path.realpath(root)), problems)
     if not disk:
         raise DatasetError(
             f"{video_dir}: no videos found (expected <ClassName>/<video>.avi under root or one of "
             f"{', '.join('root/' + n for n in VIDEO_DIR_NAMES)})"
         )
-    problems: list[Problem] = []
     train = _items_from_entries(train_entries, video_dir, disk, problems)
     test = _items_from_entries(test_entries, video_dir, disk, problems)
     if not train:
@@ -393,7 +430,8 @@ def _index_split_files(root: Path, video_dir: Path, splits_dir: Path, split: int
 
 
 def _index_folders(root: Path, video_dir: Path, config: DataConfig) -> DatasetIndex:
-    disk = _disk_files(video_dir)
+    problems: list[Problem] = []
+    disk = _disk_files(video_dir, Path(os.path.realpath(root)), problems)
     by_class: dict[str, list[str]] = defaultdict(list)
     for rel in disk.values():
         by_class[rel.split("/", 1)[0]].append(rel)
@@ -410,7 +448,7 @@ def _index_folders(root: Path, video_dir: Path, config: DataConfig) -> DatasetIn
     ]
     # the split number seeds the folder split, so "split 2" of a folder is another fixed, reproducible split
     train, test = group_split(items, test_fraction=config.test_fraction, seed=config.split)
-    return DatasetIndex(root, classes, train, test, [], "folder")
+    return DatasetIndex(root, classes, train, test, problems, "folder")
 
 
 def index_dataset(config: DataConfig) -> DatasetIndex:
@@ -425,7 +463,9 @@ def index_dataset(config: DataConfig) -> DatasetIndex:
     video_dir = find_video_dir(root)
     splits_dir = find_splits_dir(root, config.splits_dir)
     if splits_dir is not None:
-        index = _index_split_files(root, video_dir, splits_dir, config.split)
+        auto = config.splits_dir is None  # auto-detected under root: its files must resolve inside root
+        index = _index_split_files(root, video_dir, splits_dir, config.split,
+                                   within=Path(os.path.realpath(root)) if auto else None)
     else:
         index = _index_folders(root, video_dir, config)
     index.train = class_balanced_subset(index.train, config.subset, config.subset_seed)

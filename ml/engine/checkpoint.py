@@ -1,8 +1,19 @@
-"""Checkpoint files: atomic writes, typed load errors, and RNG state capture for exact resume."""
+"""Checkpoint files: atomic writes, safe loads, typed load errors, and RNG state capture for exact resume.
+
+Every checkpoint this project writes holds only tensors and plain data (dicts, lists, tuples, str, int,
+float, bool, None): RNG states are stored as tensors and lists, configs as JSON-able dicts. So every load
+uses ``torch.load(weights_only=True)``, which refuses a pickle that would construct any other object: a
+crafted file (``__reduce__`` payloads) is a :class:`CheckpointError`, never executed.
+
+:func:`export_weights` writes the download format: the model's weights plus JSON-able metadata
+(backbone, width, modality, clip, classes), without optimizer or RNG state.
+"""
 
 from __future__ import annotations
 
 import os
+import pickle
+import uuid
 import random
 from pathlib import Path
 from typing import Any
@@ -14,36 +25,71 @@ from ml.errors import CheckpointError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"  # the epoch with the lowest validation loss (PCL keeps it; fine-tuning tests it)
-FORMAT_VERSION = 1
+WEIGHTS_NAME = "weights.pt"  # the download: weights + metadata (export_weights)
+FORMAT_VERSION = 2  # 2: RNG state as tensors/lists (1 pickled numpy arrays: refused by the safe loader)
+WEIGHTS_FORMAT = "kdvideo-weights"
+# metadata copied into a weights export (all JSON-able)
+EXPORT_META = ("kind", "backbone", "width", "modality", "clip", "classes", "labels", "results", "config_hash",
+               "code_version", "teacher_backbone", "teacher_width", "source_kind")
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
     """Write to a temporary file then rename, so a crash mid-write never leaves a torn checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")  # unique per writer
     torch.save({"format_version": FORMAT_VERSION, **payload}, tmp)
     os.replace(tmp, path)
     return path
 
 
-def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def safe_load(path: Path, *, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load`` that only rebuilds tensors and plain data; anything else is a CheckpointError."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from exc
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"checkpoint {path} was refused: it holds objects other than tensors and plain data, which could run "
+            "code when loaded; only weights-only checkpoints written by this project (format 2, or a weights.pt "
+            "export) can be used; checkpoints written before format 2 must be re-trained"
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - truncated, not a torch file, wrong zip layout...
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__})") from exc
+
+
+def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    payload = safe_load(path, map_location=map_location)
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{path} is not a checkpoint written by this tool")
     return payload
 
 
+def export_weights(checkpoint: Path, dest: Path) -> Path:
+    """A weights-only file from a training checkpoint: ``{"format", "state_dict", **metadata}``.
+
+    Loads with ``torch.load(dest, weights_only=True)``; ``state_dict`` is the task's network (the PCL
+    net for pretrain/distill, the classifier for finetune)."""
+    state = load_checkpoint(checkpoint)
+    task = state.get("task")
+    if not isinstance(task, dict):
+        raise CheckpointError(f"{checkpoint} holds no model weights")
+    weights = task.get("model", task.get("net"))
+    payload = {"format": WEIGHTS_FORMAT, "format_version": FORMAT_VERSION, "state_dict": weights,
+               **{key: state[key] for key in EXPORT_META if key in state}}
+    return save_checkpoint(dest, payload)
+
+
 def capture_rng() -> dict[str, Any]:
+    """Every RNG's state as tensors and lists (loadable with weights_only=True)."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
     state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": [version, list(internal), gauss],
+        "numpy": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -52,8 +98,11 @@ def capture_rng() -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    npy = state["numpy"]
+    np.random.set_state((npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
