@@ -9,15 +9,17 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import FileResponse
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import READ, SessionDep, SettingsDep
 from api.routes.jobs import get_job_or_404
-from api.schemas import LogsPublic
+from api.responses import errors
+from api.schemas import Id, LogsPublic
 
 router = APIRouter(prefix="/jobs", tags=["artifacts"])
 
 
-@router.get("/{job_id}/logs", response_model=LogsPublic, operation_id="jobs-logs")
-def logs(job_id: int, session: SessionDep, settings: SettingsDep,
+@router.get("/{job_id}/logs", response_model=LogsPublic, operation_id="jobs-logs", dependencies=[READ],
+            responses=errors(404))
+def logs(job_id: Id, session: SessionDep, settings: SettingsDep,
          tail: Annotated[int, Query(ge=1, le=10000)] = 200) -> LogsPublic:
     """The last ``tail`` lines of the job's log (all attempts, appended)."""
     get_job_or_404(session, job_id)
@@ -29,9 +31,9 @@ def logs(job_id: int, session: SessionDep, settings: SettingsDep,
     return LogsPublic(job_id=job_id, path=str(path), lines=lines)
 
 
-@router.get("/{job_id}/checkpoint", response_class=FileResponse, operation_id="jobs-checkpoint",
-            responses={200: {"content": {"application/octet-stream": {}}}})
-def checkpoint(job_id: int, session: SessionDep, settings: SettingsDep) -> FileResponse:
+@router.get("/{job_id}/checkpoint", response_class=FileResponse, operation_id="jobs-checkpoint", dependencies=[READ],
+            responses={200: {"content": {"application/octet-stream": {}}}, **errors(404)})
+def checkpoint(job_id: Id, session: SessionDep, settings: SettingsDep) -> FileResponse:
     """The job's final (or, while it runs or after a failure, latest) checkpoint."""
     job = get_job_or_404(session, job_id)
     candidates = [Path(job.checkpoint_path)] if job.checkpoint_path else []
