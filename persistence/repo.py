@@ -489,7 +489,11 @@ def list_tokens(session: Session) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
 
 
-def revoke_token(session: Session, *, name: str) -> int:
-    res = session.execute(update(ApiToken).where(ApiToken.name == name).values(revoked=True)
+def revoke_token(session: Session, *, name: str | None = None, token_id: int | None = None) -> int:
+    """Revoke every token with this name, or the one with this id; returns how many."""
+    if (name is None) == (token_id is None):
+        raise ValueError("give a name or an id")
+    which = ApiToken.name == name if name is not None else ApiToken.id == token_id
+    res = session.execute(update(ApiToken).where(which).values(revoked=True)
                           .execution_options(synchronize_session=False))
     return int(res.rowcount)  # type: ignore[attr-defined]
