@@ -459,7 +459,7 @@ def scope_allows(granted: str, needed: str) -> bool:
     """admin includes submit includes read (TOKEN_SCOPES is ordered); an unknown scope allows nothing."""
     if granted not in TOKEN_SCOPES or needed not in TOKEN_SCOPES:
         return False
-    return TOKEN_SCOPES.index(granted) >= TOKEN_SCOPES.index(needed)  # type: ignore[arg-type]
+    return TOKEN_SCOPES.index(granted) >= TOKEN_SCOPES.index(needed)
 
 
 def find_token(session: Session, raw: str) -> ApiToken | None:
