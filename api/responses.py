@@ -48,7 +48,9 @@ def common_codes(route: APIRoute) -> list[int]:
     access = route_access(route)
     codes = [400, 503]
     if access not in (None, "public"):
-        codes += [401, 403]
+        codes.append(401)
+    if access in ("submit", "admin"):  # a smaller token's scope (read is the least any token has)
+        codes.append(403)
     if route.methods & STATE_CHANGING:
         codes.append(403)
     if route.body_field is not None or get_flat_params(route.dependant):

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from api.deps import READ, EnqueuerDep, SessionDep, SettingsDep, SubmitAccess
 from api.experiment_view import experiment_public, summary
-from api.outage import RETRY_AFTER_S
 from api.grid import create_experiment, plan_counts
+from api.outage import RETRY_AFTER_S
 from api.responses import errors
 from api.schemas import ExperimentCreate, ExperimentPlan, ExperimentPublic, ExperimentSummary, Id, Offset, Page
 from persistence import repo
