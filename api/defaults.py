@@ -30,7 +30,7 @@ def _json(value: Any) -> Any:
 def clip_presets() -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for name in ("default", "tiny"):
-        spec = clip_dict(JobCreate(kind="pretrain", dataset_id=0, clip=name))
+        spec = clip_dict(JobCreate(kind="pretrain", dataset_id=1, clip=name))
         assert spec is not None
         out[name] = {"frames": spec["frames"], "crop": spec["crop"]}
     return out
@@ -40,7 +40,7 @@ def job_defaults(kind: JobKind, *, settings: Settings) -> JobDefaults:
     """What an unset field of a ``kind`` job becomes (finetune/evaluate: ``inherited`` fields come from the source
     job when it is given; the values shown are the from-scratch ones)."""
     parent = Path("parent.pt") if kind in ("distill", "evaluate") else None
-    config = build_config(JobCreate(kind=kind, dataset_id=0), data_root=_PLACEHOLDER_ROOT, split=1, subset=1.0,
+    config = build_config(JobCreate(kind=kind, dataset_id=1), data_root=_PLACEHOLDER_ROOT, split=1, subset=1.0,
                           parent_checkpoint=parent)
     values: dict[str, Any] = {name: _json(_walk(config, path)) for name, path in FIELD_PATHS[kind].items()}
     clip = getattr(config, "clip", None)

@@ -11,19 +11,30 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from typing import Any
+
 from fastapi import FastAPI, HTTPException
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from api import outage
+from api.browser_guard import BrowserGuard
+from api.deps import PUBLIC
 from api.enqueue import Enqueuer
 from api.predict_pool import PredictPool
 from api.predictors import PredictorCache
-from api.routes import artifacts, datasets, demo, experiments, health, jobs, metrics, models, predict
+from api.responses import add_error_schema, document_common
+from api.routes import artifacts, datasets, demo, experiments, health, jobs, metrics, models, predict, tokens
 from persistence import repo
 from persistence.session import make_engine, make_sessionmaker, transaction
 from persistence.settings import Settings, get_settings
 
 log = logging.getLogger("api")
+
+PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/vendor/plotly.min.js", ""})
+"""Routes outside the API routers that anyone may call: the OpenAPI document and its viewers, the vendored
+Plotly, and the dashboard's static files (mounted at ""); every API route declares its own access (api.deps)."""
 
 
 def recover_stale_jobs(app: FastAPI) -> None:
@@ -65,16 +76,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="kdvideo", version="0.1.0", lifespan=lifespan,
                   description="Distillation-as-a-service for self-supervised video action recognition.")
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, connect_timeout_s=settings.db_connect_timeout_s)
     app.state.settings = settings
     app.state.sessions = make_sessionmaker(engine)
     app.state.enqueuer = Enqueuer(settings)
     app.state.predictors = PredictorCache(size=settings.predictor_cache_size)
     app.state.predict_pool = PredictPool(concurrency=settings.predict_concurrency, queue=settings.predict_queue)
-    for module in (health, datasets, jobs, metrics, artifacts, models, predict, demo, experiments):
+    for module in (health, datasets, jobs, metrics, artifacts, models, predict, demo, experiments, tokens):
+        document_common(module.router.routes)
         app.include_router(module.router)
+    outage.install(app)
+    app.add_middleware(BrowserGuard, trusted_hosts=settings.trusted_hosts, allowed_origins=settings.allowed_origins)
+    app.openapi = lambda: openapi_schema(app, settings)  # type: ignore[method-assign]
 
-    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    @app.get("/vendor/plotly.min.js", include_in_schema=False, dependencies=[PUBLIC])
     def vendor_plotly() -> FileResponse:
         path = plotly_js()
         if path is None:
@@ -82,6 +97,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(path, media_type="application/javascript",
                             headers={"Cache-Control": "public, max-age=86400"})
 
-    if settings.frontend_dir.is_dir():
+    if settings.frontend_dir.is_dir():  # public (PUBLIC_PATHS); the dashboard sends a token from its Settings
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
     return app
+
+
+def openapi_schema(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document, with security as it applies: with auth off (a loopback server) no operation
+    needs a token, so none is declared; with auth on each operation lists the scope it needs."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        add_error_schema(schema)
+        if not settings.auth_required:
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    if isinstance(operation, dict):  # and no 401 (403 stays: cross-site, DATA_ROOTS)
+                        operation.pop("security", None)
+                        operation.get("responses", {}).pop("401", None)
+            schema.get("components", {}).pop("securitySchemes", None)
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ml.config import BackboneName  # pydantic only; ml.config does not import torch
@@ -12,6 +13,15 @@ from ml.config import BackboneName  # pydantic only; ml.config does not import t
 T = TypeVar("T")
 JobKind = Literal["pretrain", "distill", "finetune", "evaluate"]
 JobStatusName = Literal["waiting", "queued", "running", "completed", "failed", "cancelled"]
+
+MAX_INT64 = 2**63 - 1
+Id = Annotated[int, Ge(1), Le(MAX_INT64)]
+"""A row id (job, dataset, experiment, model, metric row) in a path, query or body: 1 .. 2**63-1, so a
+larger number is a 422 naming the field instead of an integer overflow in the database driver."""
+Offset = Annotated[int, Ge(0), Le(MAX_INT64)]
+"""A non-negative position: list offset, metric cursor, step."""
+Seed = Annotated[int, Ge(0), Le(2**31 - 1)]
+"""A random seed: what numpy, torch and a 32-bit database column all accept."""
 
 
 class Page(BaseModel, Generic[T]):
@@ -28,7 +38,7 @@ class DatasetCreate(BaseModel):
                                   "(absolute, or relative to the first data root)")
     name: str | None = Field(None, max_length=200)
     split: int = Field(1, ge=1, le=3, description="UCF101 split 1, 2 or 3")
-    subset: float = Field(100.0, gt=0, le=100, description="percent of the training list kept (class-balanced)")
+    subset: float = Field(100.0, ge=0.01, le=100, description="percent of the training list kept (class-balanced; at least 0.01)")
     scan: bool = Field(True, description="open every video and report unreadable or too-short ones")
     min_frames: int = Field(16, ge=1, description="videos with fewer frames are reported as problems")
 
@@ -41,7 +51,7 @@ class SyntheticDatasetCreate(BaseModel):
     frames: int = Field(48, ge=8, le=600)
     width: int = Field(64, ge=16, le=640)
     height: int = Field(48, ge=16, le=480)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class DatasetPublic(BaseModel):
@@ -77,7 +87,7 @@ class JobCreate(BaseModel):
     ]})
 
     kind: JobKind
-    dataset_id: int = Field(description="GET /datasets lists them")
+    dataset_id: Id = Field(description="GET /datasets lists them")
     name: str | None = Field(None, max_length=200)
     # model
     backbone: BackboneName | None = Field(None, description="default r3d; finetune/evaluate: the source's")
@@ -100,12 +110,12 @@ class JobCreate(BaseModel):
     nce_negatives: int | None = Field(None, ge=1)
     nce_temperature: float | None = Field(None, gt=0)
     # distillation
-    teacher_job_id: int | None = Field(None, description="distill: a completed pretrain/distill job")
+    teacher_job_id: Id | None = Field(None, description="distill: a completed pretrain/distill job")
     alpha: float | None = Field(None, ge=0, description="distill: KD weight (0 = no-KD baseline)")
     temperature: float | None = Field(None, gt=0, description="distill: softmax temperature T")
     distill_target: Literal["pretext", "contrastive", "both"] | None = Field(None, description="what is distilled")
     # fine-tuning / evaluation
-    source_job_id: int | None = Field(None, description="finetune/evaluate: a completed job whose checkpoint is used")
+    source_job_id: Id | None = Field(None, description="finetune/evaluate: a completed job whose checkpoint is used")
     mode: Literal["full", "linear"] | None = None
     dropout: float | None = Field(None, ge=0, lt=1)
     val_videos: int | None = Field(None, ge=0)
@@ -116,10 +126,10 @@ class JobCreate(BaseModel):
     data_fraction: float | None = Field(None, gt=0, le=1, description="class-balanced fraction of the dataset's "
                                                                       "training list (e.g. 0.25)")
     # scheduling
-    after_job_id: int | None = Field(None, description="wait until this job completes, then queue; failed or "
+    after_job_id: Id | None = Field(None, description="wait until this job completes, then queue; failed or "
                                                        "cancelled with a reason if it fails or is cancelled")
     # runtime
-    seed: int | None = None
+    seed: Seed | None = None
     device: str | None = Field(None, pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     data_workers: int | None = Field(None, ge=0, le=64)
     max_attempts: int | None = Field(None, ge=1, le=20)
@@ -221,7 +231,7 @@ class ExperimentCreate(BaseModel):
     ]})
 
     name: str | None = Field(None, max_length=200)
-    dataset_id: int = Field(description="GET /datasets lists them")
+    dataset_id: Id = Field(description="GET /datasets lists them")
     grid: Literal["pair", "full"] = Field("pair", description="pair: one teacher -> KD student + no-KD baseline; "
                                           "full: teachers x students over backbones, baselines, data fractions")
     backbones: list[BackboneName] = Field(default_factory=_grid_backbones, min_length=1,
@@ -231,7 +241,7 @@ class ExperimentCreate(BaseModel):
                                                     "grid and of the data-fraction rows")
     fractions: list[float] | None = Field(None, min_length=1, description="data fractions for the pair's student "
                                           "and baseline; default full: 1, .5, .25, .02; pair: 1")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=10,
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=10,
                              description="each seed repeats the grid; baselines train with seed + 1000",
                              json_schema_extra={"default": [0]})
     # the shared budget (as in JobCreate)
@@ -390,11 +400,28 @@ class Check(BaseModel):
 
 
 class HealthPublic(BaseModel):
-    status: Literal["ok", "degraded"]
-    database: Check
-    broker: Check
-    workers: list[WorkerPublic]
+    """ok (200): database, broker and a live worker; degraded (200): no live worker, jobs wait; unavailable (503):
+    the database or the broker is down. Without a read token (when auth is on) only status and problems."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    problems: list[str] = Field(description="what is wrong, in words (empty when ok)")
     auth_required: bool
+    database: Check | None = None
+    broker: Check | None = None
+    workers: list[WorkerPublic] | None = None
+
+
+class TokenPublic(BaseModel):
+    """An API token as GET /tokens lists it; the token itself is never stored or shown."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    scope: Literal["read", "submit", "admin"]
+    state: Literal["active", "revoked", "expired"]
+    expires_at: datetime | None
+    created_at: datetime
+    last_used_at: datetime | None
 
 
 class LogsPublic(BaseModel):

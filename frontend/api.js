@@ -67,7 +67,7 @@ function buildUrl(path, query) {
   return url.pathname + url.search;
 }
 
-async function request(method, path, { query, json, form, accept = "application/json", signal, withHeaders = false } = {}) {
+async function request(method, path, { query, json, form, accept = "application/json", signal, withHeaders = false, accepted = [] } = {}) {
   const headers = { Accept: accept };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -88,10 +88,12 @@ async function request(method, path, { query, json, form, accept = "application/
   }
   const type = res.headers.get("Content-Type") || "";
   const payload = type.includes("json") ? await res.json().catch(() => null) : await res.text();
-  if (!res.ok) {
+  if (!res.ok && !accepted.includes(res.status)) {
     let detail = payload && typeof payload === "object" ? payload.detail : payload;
     if (typeof detail === "string" && detail.trim().startsWith("<")) detail = null; // an HTML error page
-    if (res.status === 401 && !detail) detail = "This action needs an API token: set one in Settings.";
+    if (res.status === 401 && !(typeof detail === "string" && detail.includes("Settings"))) {
+      detail = `${typeof detail === "string" && detail ? detail : "This server needs an API token."} Set it in Settings (top right).`;
+    }
     if (res.status === 413 && !detail) detail = "The file is too large for the server.";
     throw new ApiError(res.status, detail, { method, path });
   }
@@ -102,7 +104,9 @@ const get = (path, opts) => request("GET", path, opts);
 const post = (path, json, opts = {}) => request("POST", path, { ...opts, json });
 
 // ---- service ----
-export const health = (opts) => get("/health", opts);
+/** 200 ok/degraded, 503 unavailable (database or broker down): both carry the health body. Without a token on a
+ * server that needs one, only {status, problems, auth_required}. */
+export const health = (opts) => get("/health", { ...opts, accepted: [503] });
 export const openapi = () => get("/openapi.json");
 
 // ---- datasets ----

@@ -96,9 +96,14 @@ let healthDelay = 10000;
 export function summariseHealth(hv) {
   const workers = api.rows(hv.workers ?? []);
   const alive = workers.filter((w) => w.alive !== false && w.status !== "offline");
-  const dbOk = okValue(hv.database);
-  const brokerOk = okValue(hv.broker);
-  return { workers, alive, dbOk, brokerOk, ok: dbOk && brokerOk && alive.length > 0 };
+  const problems = Array.isArray(hv.problems) ? hv.problems : [];
+  const mentions = (word) => problems.some((p) => String(p).startsWith(word));
+  // without a token the server tells only its status and problems (no checks, no workers)
+  const detailed = hv.workers !== undefined && hv.workers !== null;
+  const dbOk = hv.database !== undefined && hv.database !== null ? okValue(hv.database) : !mentions("database");
+  const brokerOk = hv.broker !== undefined && hv.broker !== null ? okValue(hv.broker) : !mentions("broker");
+  const noWorkers = detailed ? alive.length === 0 : mentions("no live workers");
+  return { workers, alive, dbOk, brokerOk, detailed, noWorkers, ok: dbOk && brokerOk && !noWorkers };
 }
 
 export function okValue(v) {
@@ -123,7 +128,9 @@ async function pollHealth() {
         ? "Broker down"
         : s.alive.length
           ? `${s.alive.length} worker${s.alive.length > 1 ? "s" : ""}${device ? ` · ${device}` : ""}`
-          : "No workers";
+          : s.noWorkers
+            ? "No workers"
+            : "Up · set a token for details";
     healthDelay = 10000;
   } catch (err) {
     el.dataset.state = "down";

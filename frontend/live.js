@@ -137,7 +137,8 @@ export function watchJob(id, { series, afterId = 0, onJob, onPoints, onLog, onMo
   }
 
   function startSse() {
-    if (typeof EventSource === "undefined") return startPolling();
+    // EventSource cannot send an Authorization header: with a token set, poll (fetch carries it)
+    if (typeof EventSource === "undefined" || api.getToken()) return startPolling();
     // metric rows after the history's last id: nothing is replayed and nothing is missed; a reconnect sends
     // Last-Event-ID (the last row streamed), which the server prefers when it is newer
     es = new EventSource(api.eventsUrl(id, afterId));

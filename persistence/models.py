@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import JSON, BigInteger, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -101,12 +101,19 @@ class Worker(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+TokenScope = Literal["read", "submit", "admin"]
+TOKEN_SCOPES: tuple[TokenScope, ...] = ("read", "submit", "admin")
+"""Each scope includes the ones before it: admin > submit (create, cancel, resume, retry, predict) > read (GETs)."""
+
+
 class ApiToken(Base):
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; the token itself is never stored
+    scope: Mapped[str] = mapped_column(String(10), default="submit")  # one of TOKEN_SCOPES
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: never
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -10,14 +10,15 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, TypeVar, cast
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from persistence.base import utcnow
-from persistence.models import ApiToken, Dataset, Experiment, ExperimentJob, Job, Metric, Worker
+from persistence.models import (TOKEN_SCOPES, ApiToken, Dataset, Experiment, ExperimentJob, Job, Metric, TokenScope,
+                                Worker)
 from persistence.status import TERMINAL, JobStatus, check_transition, sources_for
 
 _Row = TypeVar("_Row", Dataset, Experiment)
@@ -431,23 +432,68 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def create_token(session: Session, *, name: str) -> tuple[ApiToken, str]:
+def create_token(session: Session, *, name: str, scope: TokenScope = "submit",
+                 expires_at: datetime | None = None) -> tuple[ApiToken, str]:
     """A new token; the raw value is returned once and only its sha256 is stored."""
+    if scope not in TOKEN_SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(TOKEN_SCOPES)}, not {scope!r}")
     raw = "kdv_" + secrets.token_urlsafe(32)
-    row = ApiToken(name=name, token_hash=hash_token(raw), revoked=False)
+    row = ApiToken(name=name, token_hash=hash_token(raw), scope=scope, expires_at=expires_at, revoked=False)
     session.add(row)
     session.flush()
     return row, raw
 
 
+TokenState = Literal["active", "revoked", "expired"]
+
+
+def token_state(token: ApiToken, now: datetime | None = None) -> TokenState:
+    if token.revoked:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= (now or utcnow()):
+        return "expired"
+    return "active"
+
+
+def scope_allows(granted: str, needed: str) -> bool:
+    """admin includes submit includes read (TOKEN_SCOPES is ordered); an unknown scope allows nothing."""
+    if granted not in TOKEN_SCOPES or needed not in TOKEN_SCOPES:
+        return False
+    return TOKEN_SCOPES.index(granted) >= TOKEN_SCOPES.index(needed)
+
+
+def find_token(session: Session, raw: str) -> ApiToken | None:
+    """The token with this value in any state (the caller tells revoked and expired apart with token_state)."""
+    return session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(raw)))
+
+
+def touch_token(session: Session, token: ApiToken, *, every_s: float = 60.0) -> bool:
+    """Record a use, at most once a minute per token (reads would otherwise write on every request)."""
+    now = utcnow()
+    if token.last_used_at is not None and (now - token.last_used_at).total_seconds() < every_s:
+        return False
+    token.last_used_at = now
+    return True
+
+
 def verify_token(session: Session, raw: str) -> ApiToken | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(raw), ApiToken.revoked.is_(False)))
-    if row is not None:
-        row.last_used_at = utcnow()
+    """The active token with this value (not revoked, not expired), its use recorded; else None."""
+    row = find_token(session, raw)
+    if row is None or token_state(row) != "active":
+        return None
+    touch_token(session, row)
     return row
 
 
-def revoke_token(session: Session, *, name: str) -> int:
-    res = session.execute(update(ApiToken).where(ApiToken.name == name).values(revoked=True)
+def list_tokens(session: Session) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+def revoke_token(session: Session, *, name: str | None = None, token_id: int | None = None) -> int:
+    """Revoke every token with this name, or the one with this id; returns how many."""
+    if (name is None) == (token_id is None):
+        raise ValueError("give a name or an id")
+    which = ApiToken.name == name if name is not None else ApiToken.id == token_id
+    res = session.execute(update(ApiToken).where(which).values(revoked=True)
                           .execution_options(synchronize_session=False))
     return int(res.rowcount)  # type: ignore[attr-defined]

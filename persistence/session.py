@@ -10,8 +10,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys so api and worker can share it."""
+def make_engine(url: str, *, connect_timeout_s: float | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys so api and worker can share it.
+
+    Elsewhere (PostgreSQL) pooled connections are pinged before use and, with ``connect_timeout_s``, a new one
+    gives up after that long: during an outage a request fails fast (the API answers 503) instead of hanging."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **kwargs)
@@ -27,6 +30,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if connect_timeout_s is not None and url.startswith("postgresql"):
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("connect_timeout", max(1, round(connect_timeout_s)))  # libpq: whole seconds
+        kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 
 

@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     auth: Literal["auto", "on", "off"] = Field("auto", description="auto: tokens required unless HOST is loopback")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Host header values the API answers (comma-separated; '*.example.com' "
+        "matches subdomains, '*' any); default the loopback names when HOST is loopback, else '*'")
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins besides the server's own that may send POST/PUT/PATCH/DELETE "
+        "from a browser (comma-separated, e.g. https://dash.example.com)")
+    db_connect_timeout_s: float = Field(5.0, gt=0, description="PostgreSQL connect timeout: during an outage a "
+                                        "request fails (503) after this instead of hanging")
     max_upload_mb: float = Field(200.0, gt=0)
     predict_timeout_s: float = Field(60.0, gt=0)
     predict_concurrency: int = Field(2, ge=1, description="predictions decoding/running at once")
@@ -50,7 +58,7 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="device the worker trains on (auto, cpu, cuda, cuda:N)")
     frontend_dir: Path = PROJECT_ROOT / "frontend"
 
-    @field_validator("data_roots", mode="before")
+    @field_validator("data_roots", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _split_roots(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -84,6 +92,14 @@ class Settings(BaseSettings):
         return not is_loopback(self.host)
 
     @property
+    def trusted_hosts(self) -> list[str]:
+        """ALLOWED_HOSTS, or by default the loopback names on a loopback HOST (so a DNS-rebinding page cannot
+        reach it under its own name) and any host otherwise (where tokens guard the API)."""
+        if self.allowed_hosts:
+            return [h.lower() for h in self.allowed_hosts]
+        return list(LOOPBACK_NAMES) if is_loopback(self.host) else ["*"]
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
@@ -97,6 +113,9 @@ class Settings(BaseSettings):
         for url in (self.database_url, self.broker_url):
             if "sqlite:///" in url:
                 Path(url.split("sqlite:///", 1)[1].split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 def is_loopback(host: str) -> bool:

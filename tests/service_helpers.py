@@ -14,7 +14,7 @@ from typing import Any
 
 from persistence.migrate import upgrade
 from persistence.session import make_engine, make_sessionmaker
-from persistence.settings import PROJECT_ROOT, Settings
+from persistence.settings import LOOPBACK_NAMES, PROJECT_ROOT, Settings
 
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -23,7 +23,8 @@ def make_settings(var_dir: Path, **overrides: Any) -> Settings:
     """Embedded-mode settings under ``var_dir`` with fast heartbeats and a queue no other run shares."""
     values: dict[str, Any] = dict(var_dir=var_dir, queue=f"gpu-test-{uuid.uuid4().hex[:8]}", heartbeat_s=1.0,
                                   stale_after_s=6.0, cancel_poll_s=0.3, metrics_flush_s=0.5, retry_backoff_s=1.0,
-                                  auth="off", frontend_dir=var_dir / "no-frontend")
+                                  auth="off", frontend_dir=var_dir / "no-frontend",
+                                  allowed_hosts=[*LOOPBACK_NAMES, "testserver"])  # + the Host TestClient sends
     values.update(overrides)
     settings = Settings(**values)
     settings.ensure_dirs()

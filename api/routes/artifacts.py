@@ -11,16 +11,18 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import READ, SessionDep, SettingsDep
 from api.routes.jobs import get_job_or_404
-from api.schemas import LogsPublic
+from api.responses import errors
+from api.schemas import Id, LogsPublic
 
 router = APIRouter(prefix="/jobs", tags=["artifacts"])
 log = logging.getLogger("api.artifacts")
 
 
-@router.get("/{job_id}/logs", response_model=LogsPublic, operation_id="jobs-logs")
-def logs(job_id: int, session: SessionDep, settings: SettingsDep,
+@router.get("/{job_id}/logs", response_model=LogsPublic, operation_id="jobs-logs", dependencies=[READ],
+            responses=errors(404))
+def logs(job_id: Id, session: SessionDep, settings: SettingsDep,
          tail: Annotated[int, Query(ge=1, le=10000)] = 200) -> LogsPublic:
     """The last ``tail`` lines of the job's log (all attempts, appended)."""
     get_job_or_404(session, job_id)
@@ -29,7 +31,7 @@ def logs(job_id: int, session: SessionDep, settings: SettingsDep,
         return LogsPublic(job_id=job_id, path=None, lines=[])
     with path.open("r", encoding="utf-8", errors="replace") as fh:
         lines = [line.rstrip("\n") for line in deque(fh, maxlen=tail)]
-    return LogsPublic(job_id=job_id, path=str(path), lines=lines)
+    return LogsPublic(job_id=job_id, path="job.log", lines=lines)  # relative to the job's folder: no server path
 
 
 def weights_file(checkpoint: Path, job_dir: Path) -> Path:
@@ -42,11 +44,9 @@ def weights_file(checkpoint: Path, job_dir: Path) -> Path:
     return export_weights(checkpoint, dest)
 
 
-@router.get("/{job_id}/checkpoint", response_class=FileResponse, operation_id="jobs-checkpoint",
-            responses={200: {"content": {"application/octet-stream": {}}},
-                       404: {"description": "no checkpoint yet"},
-                       409: {"description": "the stored checkpoint cannot be exported"}})
-async def checkpoint(job_id: int, session: SessionDep, settings: SettingsDep) -> FileResponse:
+@router.get("/{job_id}/checkpoint", response_class=FileResponse, operation_id="jobs-checkpoint", dependencies=[READ],
+            responses={200: {"content": {"application/octet-stream": {}}}, **errors(404, 409)})
+async def checkpoint(job_id: Id, session: SessionDep, settings: SettingsDep) -> FileResponse:
     """The job's final (or, while it runs or after a failure, latest) model as a weights-only file: the
     network's state dict and JSON-able metadata (backbone, width, modality, clip, classes, results).
     Load it with ``torch.load(path, weights_only=True)``; optimizer and RNG state stay on the server."""

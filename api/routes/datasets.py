@@ -13,9 +13,10 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, SettingsDep, TokenDep
+from api.deps import READ, SessionDep, SettingsDep, SubmitAccess
 from api.paths import OutsideDataRoots, client_text, resolve_under_roots
-from api.schemas import DatasetCreate, DatasetPublic, Page, SyntheticDatasetCreate
+from api.responses import errors
+from api.schemas import DatasetCreate, DatasetPublic, Id, Offset, Page, SyntheticDatasetCreate
 from persistence import repo
 from persistence.models import Dataset
 from persistence.settings import Settings
@@ -84,8 +85,8 @@ def generate_synthetic(settings: Settings, body: SyntheticDatasetCreate) -> Path
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetPublic, operation_id="datasets-create",
-             responses={403: {"description": "path outside DATA_ROOTS"}})
-async def create(body: DatasetCreate, session: SessionDep, settings: SettingsDep, _: TokenDep) -> DatasetPublic:
+             responses=errors(403))
+async def create(body: DatasetCreate, session: SessionDep, settings: SettingsDep, _: SubmitAccess) -> DatasetPublic:
     """Register a UCF101-layout folder; answers per-class counts and the problems found."""
     try:
         path = resolve_under_roots(body.path, settings.data_roots)
@@ -104,7 +105,7 @@ async def create(body: DatasetCreate, session: SessionDep, settings: SettingsDep
 @router.post("/synthetic", status_code=status.HTTP_201_CREATED, response_model=DatasetPublic,
              operation_id="datasets-synthetic")
 async def synthetic(body: SyntheticDatasetCreate, session: SessionDep, settings: SettingsDep,
-                    _: TokenDep) -> DatasetPublic:
+                    _: SubmitAccess) -> DatasetPublic:
     """Generate a small synthetic UCF101-layout set under the first data root and register it."""
     row = await run_in_threadpool(create_synthetic, session, settings, body)
     session.commit()
@@ -117,15 +118,16 @@ def create_synthetic(session: Session, settings: Settings, body: SyntheticDatase
                     synthetic=True)
 
 
-@router.get("", response_model=Page[DatasetPublic], operation_id="datasets-list")
-def list_(session: SessionDep, offset: Annotated[int, Query(ge=0)] = 0,
+@router.get("", response_model=Page[DatasetPublic], operation_id="datasets-list", dependencies=[READ])
+def list_(session: SessionDep, offset: Annotated[Offset, Query()] = 0,
           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Page[DatasetPublic]:
     rows, count = repo.list_datasets(session, offset=offset, limit=limit)
     return Page[DatasetPublic](data=[DatasetPublic.model_validate(r) for r in rows], count=count)
 
 
-@router.get("/{dataset_id}", response_model=DatasetPublic, operation_id="datasets-get")
-def get(dataset_id: int, session: SessionDep) -> DatasetPublic:
+@router.get("/{dataset_id}", response_model=DatasetPublic, operation_id="datasets-get", dependencies=[READ],
+            responses=errors(404))
+def get(dataset_id: Id, session: SessionDep) -> DatasetPublic:
     row = repo.get_dataset(session, dataset_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"dataset {dataset_id} not found; GET /datasets")

@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from api.deps import EnqueuerDep, SessionDep, SettingsDep, TokenDep
+from api.deps import EnqueuerDep, SessionDep, SettingsDep, SubmitAccess
 from api.present import job_public
 from api.routes.datasets import create_synthetic
 from api.routes.jobs import enqueue_or_fail
@@ -33,11 +33,12 @@ def demo_requests(body: DemoCreate, dataset_id: int) -> list[JobCreate]:
     common = dict(dataset_id=dataset_id, width=body.width, clip="tiny", epochs=body.epochs, batch_size=8,
                   data_workers=0, max_steps_per_epoch=body.max_steps_per_epoch, test_clips=2)
     pcl = dict(nce_negatives=32, retrieval=True)
+    # teacher_job_id / source_job_id are placeholders: create_demo sets each to the job created before it
     return [
         JobCreate(kind="pretrain", name="demo teacher", backbone="r3d", **pcl, **common),
-        JobCreate(kind="distill", name="demo student", backbone="r3d", teacher_job_id=0, alpha=1.0,
+        JobCreate(kind="distill", name="demo student", backbone="r3d", teacher_job_id=1, alpha=1.0,
                   temperature=4.0, distill_target="pretext", **pcl, **common),
-        JobCreate(kind="finetune", name="demo classifier", source_job_id=0, val_videos=4, lr=1e-3,
+        JobCreate(kind="finetune", name="demo classifier", source_job_id=1, val_videos=4, lr=1e-3,
                   **common),
     ]
 
@@ -57,7 +58,7 @@ def create_demo(session: Session, settings: Settings, body: DemoCreate) -> tuple
 
 
 @router.post("/demo", status_code=status.HTTP_201_CREATED, response_model=DemoPublic, operation_id="demo-create")
-async def demo(session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: TokenDep,
+async def demo(session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: SubmitAccess,
                body: DemoCreate | None = None) -> DemoPublic:
     """Generate a small synthetic set and queue teacher pretraining; the worker starts the distilled student
     when the teacher completes, and the fine-tune when the student completes."""

@@ -8,10 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy.orm import Session
 
-from api.deps import EnqueuerDep, SessionDep, SettingsDep, TokenDep
+from api.deps import READ, EnqueuerDep, SessionDep, SettingsDep, SubmitAccess
 from api.experiment_view import experiment_public, summary
 from api.grid import create_experiment, plan_counts
-from api.schemas import ExperimentCreate, ExperimentPlan, ExperimentPublic, ExperimentSummary, Page
+from api.outage import RETRY_AFTER_S
+from api.responses import errors
+from api.schemas import ExperimentCreate, ExperimentPlan, ExperimentPublic, ExperimentSummary, Id, Offset, Page
 from persistence import repo
 from persistence.models import Experiment
 from persistence.status import JobStatus
@@ -23,7 +25,7 @@ log = logging.getLogger("api.experiments")
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ExperimentPublic,
              operation_id="experiments-create")
 def create(body: ExperimentCreate, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep,
-           _: TokenDep) -> ExperimentPublic:
+           _: SubmitAccess) -> ExperimentPublic:
     """Queue the whole grid in one transaction: teachers and baselines now; students when their teacher
     completes; a fine-tune when each pretraining run completes."""
     exp, jobs = create_experiment(session, body, settings=settings)
@@ -43,20 +45,20 @@ def create(body: ExperimentCreate, session: SessionDep, settings: SettingsDep, e
             unsent.append(str(job.id))
     if unsent:
         session.commit()
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)},
                             detail=f"experiment {exp.id} saved but the broker is unreachable; jobs {', '.join(unsent)} "
                                    "failed and can be resumed when it is back")
     return experiment_public(session, exp)
 
 
-@router.post("/plan", response_model=ExperimentPlan, operation_id="experiments-plan")
+@router.post("/plan", response_model=ExperimentPlan, operation_id="experiments-plan", dependencies=[READ])
 def plan(body: ExperimentCreate) -> ExperimentPlan:
     """How many jobs POST /experiments would submit for this body (validated the same way; nothing is written)."""
     return plan_counts(body)
 
 
-@router.get("", response_model=Page[ExperimentSummary], operation_id="experiments-list")
-def list_(session: SessionDep, offset: Annotated[int, Query(ge=0)] = 0,
+@router.get("", response_model=Page[ExperimentSummary], operation_id="experiments-list", dependencies=[READ])
+def list_(session: SessionDep, offset: Annotated[Offset, Query()] = 0,
           limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Page[ExperimentSummary]:
     rows, count = repo.list_experiments(session, offset=offset, limit=limit)
     counts = repo.experiment_status_counts(session, [e.id for e in rows])
@@ -71,13 +73,15 @@ def get_experiment_or_404(session: Session, experiment_id: int) -> Experiment:
     return exp
 
 
-@router.get("/{experiment_id}", response_model=ExperimentPublic, operation_id="experiments-get")
-def get(experiment_id: int, session: SessionDep) -> ExperimentPublic:
+@router.get("/{experiment_id}", response_model=ExperimentPublic, operation_id="experiments-get", dependencies=[READ],
+            responses=errors(404))
+def get(experiment_id: Id, session: SessionDep) -> ExperimentPublic:
     return experiment_public(session, get_experiment_or_404(session, experiment_id))
 
 
-@router.post("/{experiment_id}/cancel", response_model=ExperimentPublic, operation_id="experiments-cancel")
-def cancel(experiment_id: int, session: SessionDep, _: TokenDep) -> ExperimentPublic:
+@router.post("/{experiment_id}/cancel", response_model=ExperimentPublic, operation_id="experiments-cancel",
+             responses=errors(404, 409))
+def cancel(experiment_id: Id, session: SessionDep, _: SubmitAccess) -> ExperimentPublic:
     """Cancel every unfinished job of the experiment, as POST /jobs/{id}/cancel does: queued and waiting jobs
     now; running ones checkpoint and stop within a step or two (their status turns cancelled then)."""
     exp = get_experiment_or_404(session, experiment_id)

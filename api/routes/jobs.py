@@ -9,10 +9,12 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from sqlalchemy.exc import IntegrityError
 
 from api.defaults import job_defaults
-from api.deps import EnqueuerDep, SessionDep, SettingsDep, TokenDep
+from api.deps import READ, EnqueuerDep, SessionDep, SettingsDep, SubmitAccess
 from api.enqueue import Enqueuer
+from api.outage import RETRY_AFTER_S
 from api.present import job_public
-from api.schemas import JobCreate, JobDefaults, JobKind, JobPublic, JobStatusName, Page
+from api.responses import errors
+from api.schemas import Id, JobCreate, JobDefaults, JobKind, JobPublic, JobStatusName, Offset, Page
 from api.submit import create_job
 from persistence import repo
 from persistence.models import Job
@@ -40,14 +42,14 @@ def enqueue_or_fail(session: Session, enqueuer: Enqueuer, job_id: int) -> None:
                         error=f"could not reach the broker ({type(exc).__name__}); POST /jobs/{job_id}/resume "
                               "when it is back")
         session.commit()
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)},
                             detail=f"job {job_id} saved but the broker is unreachable ({type(exc).__name__}); "
                                    f"POST /jobs/{job_id}/resume when it is back") from exc
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic, operation_id="jobs-create",
              responses={200: {"description": "an earlier job with the same Idempotency-Key"}})
-def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: TokenDep,
+def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: SubmitAccess,
            response: Response,
            idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JobPublic:
     """Validate and queue a pretrain, distill, finetune or evaluate job."""
@@ -70,28 +72,28 @@ def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer
     return job_public(session, job)
 
 
-@router.get("", response_model=Page[JobPublic], operation_id="jobs-list")
+@router.get("", response_model=Page[JobPublic], operation_id="jobs-list", dependencies=[READ])
 def list_(session: SessionDep, kind: JobKind | None = None, status_: Annotated[JobStatusName | None,
-          Query(alias="status")] = None, dataset_id: int | None = None,
-          offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Page[JobPublic]:
+          Query(alias="status")] = None, dataset_id: Id | None = None,
+          offset: Annotated[Offset, Query()] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Page[JobPublic]:
     rows, count = repo.list_jobs(session, kind=kind, status=JobStatus(status_) if status_ else None,
                                  dataset_id=dataset_id, offset=offset, limit=limit)
     return Page[JobPublic](data=[job_public(session, j, with_lineage=False) for j in rows], count=count)
 
 
-@router.get("/defaults", response_model=JobDefaults, operation_id="jobs-defaults")
+@router.get("/defaults", response_model=JobDefaults, operation_id="jobs-defaults", dependencies=[READ])
 def defaults(settings: SettingsDep, kind: JobKind = "pretrain") -> JobDefaults:
     """The value each unset JobCreate field takes for ``kind`` (resolved from the ml config defaults)."""
     return job_defaults(kind, settings=settings)
 
 
-@router.get("/{job_id}", response_model=JobPublic, operation_id="jobs-get")
-def get(job_id: int, session: SessionDep) -> JobPublic:
+@router.get("/{job_id}", response_model=JobPublic, operation_id="jobs-get", dependencies=[READ], responses=errors(404))
+def get(job_id: Id, session: SessionDep) -> JobPublic:
     return job_public(session, get_job_or_404(session, job_id))
 
 
-@router.post("/{job_id}/cancel", response_model=JobPublic, operation_id="jobs-cancel")
-def cancel(job_id: int, session: SessionDep, _: TokenDep) -> JobPublic:
+@router.post("/{job_id}/cancel", response_model=JobPublic, operation_id="jobs-cancel", responses=errors(404, 409))
+def cancel(job_id: Id, session: SessionDep, _: SubmitAccess) -> JobPublic:
     """Queued/waiting: cancelled now. Running: the worker checkpoints and stops within a step or two."""
     job = get_job_or_404(session, job_id)
     if job.status.is_terminal:
@@ -101,8 +103,8 @@ def cancel(job_id: int, session: SessionDep, _: TokenDep) -> JobPublic:
     return job_public(session, get_job_or_404(session, job_id))
 
 
-@router.post("/{job_id}/resume", response_model=JobPublic, operation_id="jobs-resume")
-def resume(job_id: int, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: TokenDep) -> JobPublic:
+@router.post("/{job_id}/resume", response_model=JobPublic, operation_id="jobs-resume", responses=errors(404, 409))
+def resume(job_id: Id, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: SubmitAccess) -> JobPublic:
     """Continue a cancelled or failed job from its last checkpoint (same job id, attempts keep counting); the jobs
     chained after it that ended only because it did (never started) wait on it again."""
     job = get_job_or_404(session, job_id)
@@ -118,8 +120,8 @@ def resume(job_id: int, session: SessionDep, settings: SettingsDep, enqueuer: En
 
 
 @router.post("/{job_id}/retry", status_code=status.HTTP_201_CREATED, response_model=JobPublic,
-             operation_id="jobs-retry")
-def retry(job_id: int, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: TokenDep) -> JobPublic:
+             operation_id="jobs-retry", responses=errors(404, 409))
+def retry(job_id: Id, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: SubmitAccess) -> JobPublic:
     """A fresh attempt from scratch: a NEW job with the same request (``retry_of`` points back); the old job,
     its logs, metrics and checkpoint stay as they were."""
     old = get_job_or_404(session, job_id)

@@ -16,9 +16,11 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.deps import SessionDep
+from api.deps import READ, SessionDep
 from api.present import eta_seconds
 from api.routes.jobs import get_job_or_404
+from api.responses import errors
+from api.schemas import Id, Offset
 from persistence import repo
 
 router = APIRouter(prefix="/jobs", tags=["metrics"])
@@ -27,15 +29,15 @@ MetricSeries = dict[str, list[dict[str, Any]]]
 LAST_ID_HEADER = "X-Last-Metric-Id"
 
 
-@router.get("/{job_id}/metrics", operation_id="jobs-metrics",
+@router.get("/{job_id}/metrics", operation_id="jobs-metrics", dependencies=[READ],
             responses={200: {"content": {"application/json": {}, "text/csv": {}},
                              "description": "{name: [{step, epoch, value, time}]}, or CSV name,step,epoch,value,time",
                              "headers": {LAST_ID_HEADER: {"description": "the job's last metric row id when read: "
                                                           "pass it as after_id to /events to stream only newer rows",
-                                                          "schema": {"type": "integer"}}}}})
-def metrics(job_id: int, session: SessionDep,
+                                                          "schema": {"type": "integer"}}}}, **errors(404)})
+def metrics(job_id: Id, session: SessionDep,
             names: Annotated[str | None, Query(description="comma-separated; default all")] = None,
-            since_step: Annotated[int, Query(ge=0)] = 0,
+            since_step: Annotated[Offset, Query()] = 0,
             max_points: Annotated[int, Query(ge=2, le=20000, description="per name, bucketed by step")] = 1000,
             accept: Annotated[str | None, Header()] = None) -> Response:
     """Step metrics under their own name (loss, lr, ...); epoch metrics as ``epoch/<name>``."""
@@ -87,12 +89,13 @@ def _sse(event: str, data: Any, *, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-@router.get("/{job_id}/events", operation_id="jobs-events",
+@router.get("/{job_id}/events", operation_id="jobs-events", dependencies=[READ],
             responses={200: {"content": {"text/event-stream": {}},
-                             "description": "events: status {job fields}, metrics [rows], end; ': keepalive' comments"}})
-async def events(job_id: int, request: Request, session: SessionDep,
-                 last_event_id: Annotated[int | None, Header()] = None,
-                 after_id: Annotated[int | None, Query(ge=0, description="stream metric rows after this id (the "
+                             "description": "events: status {job fields}, metrics [rows], end; ': keepalive' comments"},
+                       **errors(404)})
+async def events(job_id: Id, request: Request, session: SessionDep,
+                 last_event_id: Annotated[Offset | None, Header()] = None,
+                 after_id: Annotated[Offset | None, Query(description="stream metric rows after this id (the "
                                                           f"{LAST_ID_HEADER} header of /metrics); default all")] = None,
                  poll_s: Annotated[float, Query(ge=0.1, le=10)] = 0.5,
                  keepalive_s: Annotated[float, Query(ge=1, le=60)] = 15.0) -> StreamingResponse:

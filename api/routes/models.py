@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep
+from api.deps import READ, SessionDep
 from api.schemas import ModelPublic
 from persistence.models import Job
 from persistence.status import JobStatus
@@ -63,7 +63,7 @@ def resolve_model(session: Session, model_id: int | None) -> Job:
     return job
 
 
-@router.get("/models", response_model=list[ModelPublic], operation_id="models-list")
+@router.get("/models", response_model=list[ModelPublic], operation_id="models-list", dependencies=[READ])
 def list_models(session: SessionDep) -> list[ModelPublic]:
     """Best first (video top-1 on the test split)."""
     return [model_public(j) for j in usable_models(session)]

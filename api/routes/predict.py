@@ -10,12 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from api.deps import SessionDep, SettingsDep, TokenDep
+from api.deps import SessionDep, SettingsDep, SubmitAccess
 from api.predict_pool import PoolBusy, PredictPool
 from api.predictors import PredictorCache
 from api.routes.models import resolve_model
-from api.schemas import PredictionPublic
 from api.paths import client_text
+from api.responses import errors
+from api.schemas import Id, MAX_INT64, PredictionPublic
 from api.upload import ACCEPTED, UploadError, receive_upload, sniff_container
 
 router = APIRouter(tags=["predict"])
@@ -37,21 +38,21 @@ def _int_field(raw: str | None, name: str, default: int | None) -> int | None:
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
+        value = None
+    if value is None or abs(value) > MAX_INT64:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail=[{"loc": ["body", name], "msg": f"{name} must be an integer, got {raw!r}",
-                                     "type": "int_parsing"}]) from None
+                            detail=[{"loc": ["body", name], "msg": f"{name} must be an integer up to {MAX_INT64}, "
+                                     f"got {raw[:40]!r}", "type": "int_parsing"}])
+    return value
 
 
 @router.post("/predict", response_model=PredictionPublic, operation_id="predict-create",
              openapi_extra={"requestBody": {"required": True, "content": _FORM}},
-             responses={404: {"description": "unknown model"}, 413: {"description": "upload over MAX_UPLOAD_MB"},
-                        415: {"description": "not a video container"}, 422: {"description": "undecodable video"},
-                        503: {"description": "every prediction slot is taken (Retry-After)"},
-                        504: {"description": "decoding took longer than PREDICT_TIMEOUT_S"}})
-async def predict(request: Request, session: SessionDep, settings: SettingsDep, _: TokenDep,
-                  model: Annotated[int | None, Query(description="model id; default the best")] = None,
+             responses=errors(404, 409, 413, 415, 422, 503, 504))
+async def predict(request: Request, session: SessionDep, settings: SettingsDep, _: SubmitAccess,
+                  model: Annotated[Id | None, Query(description="model id; default the best")] = None,
                   top_k: Annotated[int | None, Query(ge=1, le=100)] = None,
                   thumbnails: Annotated[bool | None, Query(description="return each clip's middle frame as PNG")] = None,
                   ) -> PredictionPublic:

@@ -154,8 +154,19 @@ export async function render(root, { params, setTitle }) {
         : null,
       job.status === "completed" && job.kind === "finetune" ? h("a", { class: "btn", href: `#/predict?model=${id}` }, "Try it") : null,
       teacherId(job) !== null ? h("a", { class: "btn", href: `#/compare?ids=${teacherId(job)},${id}` }, "Compare with teacher") : null,
-      hasCheckpoint() ? h("a", { class: "btn", href: api.checkpointUrl(id), download: "", "data-testid": "checkpoint" }, "Checkpoint") : null,
+      hasCheckpoint() ? h("a", { class: "btn", href: api.checkpointUrl(id), download: "", "data-testid": "checkpoint", onclick: downloadWithToken }, "Checkpoint") : null,
     );
+  }
+
+  async function downloadWithToken(e) {
+    if (!api.getToken()) return; // a plain link works when the server needs no token
+    e.preventDefault();
+    try {
+      const { blob, filename } = await api.downloadCheckpoint(id);
+      saveBlob(blob, filename);
+    } catch (err) {
+      toast(err.message, { kind: "error" });
+    }
   }
 
   function hasCheckpoint() {

@@ -209,7 +209,9 @@ def test_tokens_required_when_auth_on(tmp_path: Path) -> None:
         ok = c.post("/datasets/synthetic", json={"classes": 2, "videos_per_class": 2},
                     headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 201
-        assert c.get("/jobs").status_code == 200 and c.get("/health").json()["auth_required"] is True
+        assert c.get("/jobs").status_code == 401  # reads need a token too (issue 9 item 4)
+        assert c.get("/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert c.get("/health").json()["auth_required"] is True
 
 
 def test_auth_defaults_on_beyond_loopback(tmp_path: Path) -> None:
