@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,22 @@ FORMAT_VERSION = 1
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
-    """Write to a temporary file then rename, so a crash mid-write never leaves a torn checkpoint."""
+    """Write to a temporary file then rename, so a crash mid-write never leaves a torn checkpoint. The temporary
+    name is unique (mkstemp), so two writers (two attempts of a job, even on hosts whose pids collide) never
+    write into each other's file; a failed write removes its temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    torch.save({"format_version": FORMAT_VERSION, **payload}, tmp)
-    os.replace(tmp, path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"format_version": FORMAT_VERSION, **payload}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
