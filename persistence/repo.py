@@ -201,6 +201,12 @@ def cancel_requested(session: Session, job_id: int) -> bool:
     return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
 
+def poll_attempt(session: Session, attempt: Attempt) -> tuple[bool, bool]:
+    """(still owns the job, cancel requested) for a running attempt, in one read."""
+    flag = session.scalar(select(Job.cancel_requested).where(*attempt.owns()))
+    return flag is not None, bool(flag)
+
+
 def request_cancel(session: Session, job_id: int) -> JobStatus | None:
     """Queued/waiting jobs are cancelled now; a running job gets the cooperative flag. Returns the new status."""
     job = get_job(session, job_id)

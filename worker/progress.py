@@ -249,10 +249,14 @@ class StopCheck:
             self._next = now + self.poll_s
             try:
                 with self.sessions() as session:
-                    if repo.cancel_requested(session, self.job_id):
-                        self.reason = "cancel"
+                    owned, cancel = repo.poll_attempt(session, self.lease.attempt)
             except SQLAlchemyError as exc:
                 log.warning("cancel poll failed: %s", _short(exc))
+            else:
+                self.lease.renewed(owned)
+                self.lease.check()  # superseded: raise now, before another step is trained or saved
+                if cancel:
+                    self.reason = "cancel"
         return self.reason is not None
 
 

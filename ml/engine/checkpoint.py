@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,22 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        # torch's zip writer reports a full disk as "[enforce fail at inline_container.cc] unexpected pos":
+        # name the cause while the partial file still fills the disk, then clean up
+        full = isinstance(exc, (OSError, RuntimeError)) and _disk_full(path.parent)
         tmp.unlink(missing_ok=True)
+        if full and not (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+            raise OSError(errno.ENOSPC, f"no space left on device writing checkpoint {path.name}") from exc
         raise
     return path
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 2**20
+    except OSError:
+        return False
 
 
 def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
