@@ -88,12 +88,15 @@ class Lease:
     def check(self) -> None:
         """Raise :class:`Superseded` if the attempt lost the job; when ownership was last confirmed too long ago,
         confirm it first (blocking through a database outage)."""
+        waited = 0
         while not self.superseded and time.monotonic() - self.confirmed > self.max_age_s:
             try:
                 self.renew()
             except SQLAlchemyError as exc:
-                log.warning("cannot confirm job %d attempt %d is still ours (%s); waiting for the database",
-                            self.attempt.job_id, self.attempt.number, _short(exc))
+                if waited % 30 == 0:  # the first failure, then every 30th: an outage does not flood the log
+                    log.warning("cannot confirm job %d attempt %d is still ours (%s); paused, waiting for the "
+                                "database", self.attempt.job_id, self.attempt.number, _short(exc))
+                waited += 1
                 time.sleep(self.retry_s)
         if self.lost is not None:
             raise Superseded(self.lost)
