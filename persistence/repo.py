@@ -16,6 +16,8 @@ from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from persistence.base import utcnow
@@ -425,14 +427,13 @@ def add_metrics(session: Session, job_id: int, rows: Sequence[dict[str, Any]], *
         return
     table = cast(Table, Metric.__table__)
     dialect = session.get_bind().dialect.name
-    insert_fn: Any
+    stmt: Any
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as insert_fn
+        stmt = pg_insert(table)
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as insert_fn
+        stmt = sqlite_insert(table)
     else:  # pragma: no cover - the two supported databases
         raise NotImplementedError(f"metrics upsert on {dialect}")
-    stmt = insert_fn(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["job_id", "name", "step"],
         set_={"epoch": stmt.excluded.epoch, "value": stmt.excluded.value, "time": stmt.excluded.time,
