@@ -372,3 +372,43 @@ def test_worker_start_leaves_a_beating_job_of_the_same_name_alone(client: TestCl
     beat.stop()
     body = client.get(f"/jobs/{job['id']}").json()
     assert (body["status"], body["attempts"], body["error"]) == ("running", 1, None)
+
+
+def test_api_startup_resends_the_message_of_a_job_it_never_sent(client: TestClient, dataset: dict[str, Any],
+                                                                 rt: Any) -> None:
+    """The API died between committing a job and sending its message: the next API start re-sends it (once a
+    worker sits idle and the grace has passed), and only once."""
+    from datetime import timedelta
+
+    from sqlalchemy import create_engine, inspect, text, update
+
+    from api.main import create_app
+    from api.schemas import JobCreate
+    from api.submit import create_job
+    from persistence.base import utcnow
+    from persistence.models import Job
+
+    settings = rt.settings
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        job = create_job(session, JobCreate.model_validate(tiny("pretrain", dataset["id"])), settings=settings)
+        session.commit()
+        session.execute(update(Job).where(Job.id == job.id)
+                        .values(dispatched_at=utcnow() - timedelta(seconds=2 * settings.dispatch_grace_s)))
+        repo.upsert_worker(session, hostname="idle@test", current_job_id=None)
+        session.commit()
+    broker = create_engine(settings.broker_url.removeprefix("sqla+"))
+
+    def messages() -> int:
+        if "kombu_message" not in inspect(broker).get_table_names():
+            return 0
+        with broker.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM kombu_message")).scalar() or 0)
+
+    before = messages()
+    with TestClient(create_app(settings)):
+        pass
+    assert messages() == before + 1
+    with TestClient(create_app(settings)):  # sent just now: not again
+        pass
+    assert messages() == before + 1
+    broker.dispose()
