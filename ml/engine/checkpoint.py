@@ -29,6 +29,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(name)
     try:
+        os.fchmod(fd, 0o644)  # as a plain open() would leave it (mkstemp makes 0600): the API serves it
         with os.fdopen(fd, "wb") as fh:
             torch.save({"format_version": FORMAT_VERSION, **payload}, fh)
             fh.flush()
