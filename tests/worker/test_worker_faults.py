@@ -137,3 +137,35 @@ def test_jobs_whose_message_was_never_sent_or_lost_run_once(cluster: tuple[TestC
         assert "re-sent" in worker.log_tail(400)
     finally:
         worker.stop()
+
+
+def test_worker_survives_a_short_database_outage(cluster: tuple[TestClient, Any, Path]) -> None:
+    """Item 13, worker side: the database is cut for less than STALE_AFTER_S (but longer than the half of it the
+    worker trusts its hold without asking): heartbeat, metrics flush and should_stop() keep trying, the worker
+    waits, confirms the job is still its own and goes on; nothing buffered meanwhile is lost, nothing doubled."""
+    c, settings, tmp = cluster
+    proxy = TcpProxy("127.0.0.1", make_url(settings.database_url).port or 5432)
+    via_proxy = make_url(settings.database_url).set(host=proxy.host, port=proxy.port)
+    only_settings = settings.model_copy(update={"database_url": via_proxy.render_as_string(hide_password=False)})
+    worker = WorkerProcess(only_settings, name="only@fault", log_path=tmp / "w.log").start()
+    epochs = 30  # tiny epochs take ~0.2 s: still training when the worker stops trusting its hold
+    try:
+        worker.wait_ready()
+        ds = _dataset(c)
+        job = c.post("/jobs", json=tiny("pretrain", ds["id"], epochs=epochs)).json()
+        wait_job(c, job["id"], worker=worker, predicate=lambda j: j["epoch"] >= 2)
+        proxy.cut("reset")
+        time.sleep(STALE_S * 0.75)
+        proxy.restore()
+        done = wait_job(c, job["id"], worker=worker, timeout=120)
+        assert (done["status"], done["attempts"], done["worker"]) == ("completed", 1, "only@fault"), done
+        log = worker.log_tail(3000)
+        assert "still ours" in log and "was superseded" not in log  # it waited, then went on
+        rows = _metric_rows(settings, job["id"])
+        assert sorted(e for name, _, e, _ in rows if name == "epoch/loss") == list(range(1, epochs + 1))
+        steps = {step for name, step, _, _ in rows if name == "loss"}  # every epoch's last step is always logged
+        per_epoch = done["steps_per_epoch"]
+        assert {e * per_epoch for e in range(1, epochs + 1)} <= steps, "step metrics buffered in the outage were lost"
+    finally:
+        proxy.close()
+        worker.stop()
