@@ -289,6 +289,7 @@ def _run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt:
     scores["protocol"] = _retrieval_protocol(cfg.eval.retrieval_clips, clip, index, cfg.eval.retrieval_feature)
     results = {"kind": "retrieve", "status": "completed", "retrieval": scores, "checkpoint": str(cfg.checkpoint),
                "seconds": time.perf_counter() - started, "data": _data_summary(index)}
+    callback.on_before_checkpoint(epoch=0)
     _write_results(out_dir, results)
     return RunResult("completed", 0, results, None)
 
