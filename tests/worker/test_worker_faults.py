@@ -54,7 +54,7 @@ def _metric_rows(settings: Any, job_id: int) -> list[tuple[str, int, int, int]]:
         engine.dispose()
 
 
-@pytest.mark.parametrize("fault", ["database cut", "worker paused"])
+@pytest.mark.parametrize("fault", ["database cut", "database partitioned", "worker paused"])
 def test_superseded_worker_stops_and_the_job_runs_once(cluster: tuple[TestClient, Any, Path], fault: str) -> None:
     c, settings, tmp = cluster
     proxy = TcpProxy("127.0.0.1", make_url(settings.database_url).port or 5432)
@@ -70,8 +70,8 @@ def test_superseded_worker_stops_and_the_job_runs_once(cluster: tuple[TestClient
         second.start()  # boots while the first trains; the job is already the first's
         wait_job(c, job["id"], worker=first, predicate=lambda j: j["worker"] == "first@fault" and j["epoch"] >= 1)
         second.wait_ready()
-        if fault == "database cut":
-            proxy.cut("reset")
+        if fault.startswith("database"):  # refused at once, or a partition where nothing answers
+            proxy.cut("reset" if fault == "database cut" else "blackhole")
         else:
             os.killpg(first.proc.pid, signal.SIGSTOP)  # type: ignore[union-attr]
         time.sleep(0.5)  # a flush in flight when the fault hit has landed or failed by now
@@ -79,7 +79,7 @@ def test_superseded_worker_stops_and_the_job_runs_once(cluster: tuple[TestClient
         taken = wait_job(c, job["id"], worker=second, timeout=60,
                          predicate=lambda j: j["attempts"] == 2 and j["worker"] == "second@fault")
         assert "worker lost" not in (taken["error"] or "")  # the new attempt clears the old attempt's error
-        if fault == "database cut":
+        if fault.startswith("database"):
             proxy.restore()
         else:
             os.killpg(first.proc.pid, signal.SIGCONT)  # type: ignore[union-attr]
