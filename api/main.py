@@ -38,17 +38,21 @@ Plotly, and the dashboard's static files (mounted at ""); every API route declar
 
 
 def recover_stale_jobs(app: FastAPI) -> None:
-    """At startup: running jobs whose worker stopped beating are re-queued (or failed after max attempts)."""
+    """At startup: running jobs whose heartbeat is older than STALE_AFTER_S are re-queued (or failed after max
+    attempts), fenced by the attempt that was read (never by worker name: a job still beating is left alone);
+    queued jobs whose message was lost (sent over DISPATCH_GRACE_S ago while a worker sits idle) are re-sent."""
     settings: Settings = app.state.settings
     with transaction(app.state.sessions) as session:
         found = repo.reclaim_stale(session, stale_after_s=settings.stale_after_s)
-    for job_id in found.requeued:
+        lost = repo.redispatch_lost(session, grace_s=settings.dispatch_grace_s, stale_after_s=settings.stale_after_s)
+    for job_id in found.requeued + lost:
         try:
             app.state.enqueuer.send(job_id)
-        except Exception as exc:  # noqa: BLE001 - the workers' periodic check will retry
+        except Exception as exc:  # noqa: BLE001 - the workers' periodic dispatch sweep will re-send it
             log.error("could not re-queue job %d: %s", job_id, exc)
-    if found.requeued or found.failed:
-        log.warning("startup recovery: re-queued %s, failed %s", found.requeued, found.failed)
+    if found.requeued or found.failed or lost:
+        log.warning("startup recovery: re-queued %s, failed %s, re-sent lost messages of %s",
+                    found.requeued, found.failed, lost)
 
 
 def plotly_js() -> Path | None:

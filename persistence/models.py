@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, BigInteger, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from persistence.base import Base, UTCDateTime, utcnow
@@ -69,6 +69,9 @@ class Job(Base):
     steps_per_epoch: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # when the broker message that runs this queued job was last sent (or becomes due, for a delayed retry);
+    # the dispatch sweep re-sends it when it is older than DISPATCH_GRACE_S while a worker sits idle
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # current attempt
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -77,7 +80,8 @@ class Job(Base):
 
 class Metric(Base):
     __tablename__ = "metrics"
-    __table_args__ = (Index("ix_metrics_job_id_name_step", "job_id", "name", "step"),)
+    # one row per (job, name, step) whatever the attempt: a re-run step overwrites, a retried flush is a no-op
+    __table_args__ = (UniqueConstraint("job_id", "name", "step", name="uq_metrics_job_id_name_step"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
@@ -86,6 +90,7 @@ class Metric(Base):
     epoch: Mapped[int] = mapped_column(Integer)
     value: Mapped[float] = mapped_column(Float)
     time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # the job attempt that wrote it
 
 
 class Worker(Base):

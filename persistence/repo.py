@@ -1,7 +1,9 @@
 """Use-case functions over the tables. Keyword-only past the session; the caller owns the transaction.
 
 Status changes go through guarded ``UPDATE ... WHERE status IN (...)`` so two processes racing on a job
-(a redelivered message, two workers reclaiming the same stale job) cannot both win.
+(a redelivered message, two workers reclaiming the same stale job) cannot both win. Every write a worker
+makes for a running job is fenced by its :class:`Attempt` (job id, attempt number, worker name) in the same
+statement or transaction: once a job is reclaimed and started again, the old attempt's writes match nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from persistence.base import utcnow
@@ -63,7 +67,8 @@ def create_job(session: Session, *, kind: str, request: dict[str, Any], config: 
               dataset_id=dataset_id, parent_id=parent_id, after_id=after_id, retry_of=retry_of,
               idempotency_key=idempotency_key, max_attempts=max_attempts, attempts=0, cancel_requested=False,
               progress=0.0, epoch=0, step=0, created_at=now, updated_at=now,
-              queued_at=now if status == JobStatus.QUEUED else None)
+              queued_at=now if status == JobStatus.QUEUED else None,
+              dispatched_at=now if status == JobStatus.QUEUED else None)
     session.add(row)
     session.flush()
     return row
@@ -112,8 +117,9 @@ def queue_position(session: Session, job: Job) -> int | None:
 
 
 def transition(session: Session, job_id: int, *, to: JobStatus, expected: Iterable[JobStatus] | None = None,
-               **values: Any) -> bool:
-    """Move a job to ``to`` if its status is in ``expected`` (default: every status allowed to reach ``to``).
+               attempt: Attempt | None = None, where: Sequence[Any] = (), **values: Any) -> bool:
+    """Move a job to ``to`` if its status is in ``expected`` (default: every status allowed to reach ``to``),
+    and, given ``attempt``, only while that attempt owns it; ``where``: more guard conditions.
 
     Returns False when another process changed it first. Extra keyword arguments are column values.
     """
@@ -124,34 +130,84 @@ def transition(session: Session, job_id: int, *, to: JobStatus, expected: Iterab
     values.setdefault("updated_at", now)
     if to == JobStatus.QUEUED:
         values.setdefault("queued_at", now)
+        values.setdefault("dispatched_at", now)  # the caller sends the message right after commit
     if to.is_terminal:
         values.setdefault("finished_at", now)
-    stmt = (update(Job).where(Job.id == job_id, Job.status.in_(sources)).values(status=to, **values)
+    fence = attempt.owns() if attempt is not None else []
+    if attempt is not None and attempt.job_id != job_id:
+        raise ValueError(f"attempt of job {attempt.job_id} used on job {job_id}")
+    stmt = (update(Job).where(Job.id == job_id, Job.status.in_(sources), *fence, *where).values(status=to, **values)
             .execution_options(synchronize_session=False))
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
-def claim_job(session: Session, job_id: int, *, worker: str, code_version: str | None) -> bool:
-    """queued -> running, one attempt more; False when the job is not queued (already taken, finished...)."""
+@dataclass(frozen=True)
+class Attempt:
+    """The fencing token of one run of a job: valid while the job is running as this attempt on this worker."""
+
+    job_id: int
+    number: int
+    worker: str
+
+    def owns(self) -> list[Any]:
+        """WHERE conditions that hold only while this attempt still owns the job."""
+        return [Job.id == self.job_id, Job.status == JobStatus.RUNNING, Job.attempts == self.number,
+                Job.worker == self.worker]
+
+
+def claim_job(session: Session, job_id: int, *, worker: str, code_version: str | None) -> Attempt | None:
+    """queued -> running, one attempt more; None when the job is not queued (already taken, finished...).
+
+    The previous attempt's error (a lost worker, a retried failure) is cleared: this attempt is the news now."""
     now = utcnow()
-    return transition(session, job_id, to=JobStatus.RUNNING, expected=[JobStatus.QUEUED], worker=worker,
-                      code_version=code_version, started_at=now, heartbeat_at=now, finished_at=None,
-                      attempts=Job.attempts + 1)
+    if not transition(session, job_id, to=JobStatus.RUNNING, expected=[JobStatus.QUEUED], worker=worker,
+                      code_version=code_version, started_at=now, heartbeat_at=now, finished_at=None, error=None,
+                      attempts=Job.attempts + 1):
+        return None
+    number = session.scalar(select(Job.attempts).where(Job.id == job_id))
+    return Attempt(job_id, int(number or 0), worker)
 
 
-def heartbeat_job(session: Session, job_id: int, *, worker: str) -> None:
-    session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.worker == worker)
-                    .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+def owner(session: Session, job_id: int) -> tuple[JobStatus, int, str | None] | None:
+    """(status, attempts, worker) of a job: who holds it now, for the log of a superseded attempt."""
+    row = session.execute(select(Job.status, Job.attempts, Job.worker).where(Job.id == job_id)).first()
+    return (JobStatus(row[0]), int(row[1]), row[2]) if row is not None else None
 
 
-def update_progress(session: Session, job_id: int, **values: Any) -> None:
-    """Progress, epoch, step, device, total_epochs, steps_per_epoch, checkpoint_path... of a running job."""
+def heartbeat_job(session: Session, attempt: Attempt) -> bool:
+    """Stamp the job's heartbeat; False when ``attempt`` no longer owns the job (it must stop)."""
+    res = session.execute(update(Job).where(*attempt.owns()).values(heartbeat_at=utcnow())
+                          .execution_options(synchronize_session=False))
+    return bool(res.rowcount)  # type: ignore[attr-defined]
+
+
+def update_progress(session: Session, attempt: Attempt, **values: Any) -> bool:
+    """Progress, epoch, step, device, total_epochs, steps_per_epoch, checkpoint_path... of a running job;
+    False (nothing written) when ``attempt`` no longer owns it. Also stamps the heartbeat."""
     values["heartbeat_at"] = values["updated_at"] = utcnow()
-    session.execute(update(Job).where(Job.id == job_id).values(**values).execution_options(synchronize_session=False))
+    res = session.execute(update(Job).where(*attempt.owns()).values(**values)
+                          .execution_options(synchronize_session=False))
+    return bool(res.rowcount)  # type: ignore[attr-defined]
+
+
+def record_progress(session: Session, attempt: Attempt, rows: Sequence[dict[str, Any]], **progress: Any) -> bool:
+    """One fenced write of a running attempt: progress (and heartbeat) first, then its metric rows, only if the
+    attempt still owns the job. The UPDATE locks the job row until commit, so a reclaim cannot slip between
+    the check and the insert. False: superseded, nothing written."""
+    if not update_progress(session, attempt, **progress):
+        return False
+    add_metrics(session, attempt.job_id, rows, attempt=attempt.number)
+    return True
 
 
 def cancel_requested(session: Session, job_id: int) -> bool:
     return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+def poll_attempt(session: Session, attempt: Attempt) -> tuple[bool, bool]:
+    """(still owns the job, cancel requested) for a running attempt, in one read."""
+    flag = session.scalar(select(Job.cancel_requested).where(*attempt.owns()))
+    return flag is not None, bool(flag)
 
 
 def request_cancel(session: Session, job_id: int) -> JobStatus | None:
@@ -238,34 +294,63 @@ class Reclaimed:
     failed: list[int] = field(default_factory=list)
 
 
-def _reclaim(session: Session, jobs: Sequence[Job], *, why: str) -> Reclaimed:
+def _reclaim(session: Session, jobs: Sequence[Job], *, why: str, cutoff: Any) -> Reclaimed:
     out = Reclaimed()
     for job in jobs:
-        guard = [JobStatus.RUNNING]
+        # fenced by what was read: the same attempt of the same worker, still without a fresh heartbeat
+        same = Job.worker == job.worker if job.worker is not None else Job.worker.is_(None)
+        guard: dict[str, Any] = {"expected": [JobStatus.RUNNING], "where": [
+            Job.attempts == job.attempts, same, or_(Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None))]}
         if job.attempts >= job.max_attempts:
-            if transition(session, job.id, to=JobStatus.FAILED, expected=guard,
+            if transition(session, job.id, to=JobStatus.FAILED, **guard,
                           error=f"{why} on attempt {job.attempts} of {job.max_attempts}; "
                                 f"POST /jobs/{job.id}/resume to continue from the last checkpoint"):
                 fail_successors(session, job.id, reason=dependency_failed(job.id))
                 out.failed.append(job.id)
-        elif transition(session, job.id, to=JobStatus.QUEUED, expected=guard,
+        elif transition(session, job.id, to=JobStatus.QUEUED, **guard,
                         error=f"{why} on attempt {job.attempts}; re-queued to resume from the last checkpoint"):
             out.requeued.append(job.id)
     return out
 
 
-def reclaim_stale(session: Session, *, stale_after_s: float) -> Reclaimed:
-    """Running jobs whose heartbeat stopped: re-queue them, or fail them after max_attempts starts."""
+def reclaim_stale(session: Session, *, stale_after_s: float, keep: Iterable[Attempt] = (),
+                  worker: str | None = None) -> Reclaimed:
+    """Running jobs whose heartbeat stopped: re-queue them, or fail them after max_attempts starts.
+
+    Never by worker name alone: only a heartbeat older than ``stale_after_s`` makes a job reclaimable.
+    ``keep``: attempts the caller is running itself (a worker never reclaims its own job, however late its
+    heartbeat after a pause); ``worker``: only that worker's jobs (a restarted worker's previous life)."""
     cutoff = utcnow() - timedelta(seconds=stale_after_s)
-    jobs = session.scalars(select(Job).where(Job.status == JobStatus.RUNNING,
-                                             or_(Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None)))).all()
-    return _reclaim(session, jobs, why=f"worker lost (no heartbeat for {stale_after_s:.0f}s)")
+    conds = [Job.status == JobStatus.RUNNING, or_(Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None))]
+    if worker is not None:
+        conds.append(Job.worker == worker)
+    mine = {(a.job_id, a.number, a.worker) for a in keep}
+    jobs = [j for j in session.scalars(select(Job).where(*conds)).all() if (j.id, j.attempts, j.worker) not in mine]
+    return _reclaim(session, jobs, why=f"worker lost (no heartbeat for {stale_after_s:.0f}s)", cutoff=cutoff)
 
 
-def reclaim_orphans(session: Session, *, worker: str) -> Reclaimed:
-    """Jobs left running under this worker name by a previous life of the same worker (it just started)."""
-    jobs = session.scalars(select(Job).where(Job.status == JobStatus.RUNNING, Job.worker == worker)).all()
-    return _reclaim(session, jobs, why=f"worker {worker} restarted")
+def redispatch_lost(session: Session, *, grace_s: float, stale_after_s: float) -> list[int]:
+    """Queued jobs whose message was sent over ``grace_s`` ago while a live worker sits idle: the broker lost it
+    (a Redis restart without persistence, an API killed between commit and send). Marks them sent again and
+    returns their ids; the caller re-sends after commit. A duplicate message is harmless: the claim is a
+    guarded queued -> running UPDATE, so a second message for the same job finds it taken and does nothing."""
+    now = utcnow()
+    idle = (select(Worker.hostname).where(Worker.current_job_id.is_(None), Worker.stopped_at.is_(None),
+                                          Worker.heartbeat_at >= now - timedelta(seconds=stale_after_s))
+            .limit(1))
+    if session.scalar(idle) is None:
+        return []  # every live worker is busy (its queue is simply waiting), or none is alive to run anything
+    cutoff = now - timedelta(seconds=grace_s)
+    sent = func.coalesce(Job.dispatched_at, Job.queued_at, Job.created_at)
+    ids = session.scalars(select(Job.id).where(Job.status == JobStatus.QUEUED, sent < cutoff)
+                          .order_by(Job.queued_at, Job.id)).all()
+    out: list[int] = []
+    for job_id in ids:  # guarded so two sweepers do not both re-send
+        res = session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED, sent < cutoff)
+                              .values(dispatched_at=now).execution_options(synchronize_session=False))
+        if res.rowcount:  # type: ignore[attr-defined]
+            out.append(job_id)
+    return out
 
 
 # ---------------------------------------------------------------- experiments
@@ -332,10 +417,29 @@ def experiment_status_counts(session: Session, experiment_ids: Sequence[int]) ->
 # ---------------------------------------------------------------- metrics
 
 
-def add_metrics(session: Session, job_id: int, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk insert ``{name, step, epoch, value, time}`` rows."""
-    if rows:
-        session.execute(cast(Table, Metric.__table__).insert(), [{"job_id": job_id, **r} for r in rows])
+def add_metrics(session: Session, job_id: int, rows: Sequence[dict[str, Any]], *, attempt: int = 0) -> None:
+    """Upsert ``{name, step, epoch, value, time}`` rows: one row per (job, name, step), the latest value wins, so
+    a flush retried after an error whose commit did land, or a step re-run after a resume, never doubles a row.
+    Unfenced: workers go through :func:`record_progress`."""
+    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in rows:
+        latest[(r["name"], int(r["step"]))] = {**r, "job_id": job_id, "attempt": attempt}
+    if not latest:
+        return
+    table = cast(Table, Metric.__table__)
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = pg_insert(table)
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(table)
+    else:  # pragma: no cover - the two supported databases
+        raise NotImplementedError(f"metrics upsert on {dialect}")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["job_id", "name", "step"],
+        set_={"epoch": stmt.excluded.epoch, "value": stmt.excluded.value, "time": stmt.excluded.time,
+              "attempt": stmt.excluded.attempt})
+    session.execute(stmt, list(latest.values()))
 
 
 def epochs_with_metrics(session: Session, job_id: int, *, prefix: str) -> set[int]:

@@ -6,8 +6,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+# libpq client-side limits so a network partition fails a PostgreSQL call instead of hanging a worker forever:
+# connecting gives up after 10 s; a dead peer is detected by TCP keepalives (idle 10 s, then 3 probes 5 s apart)
+# or, for unacknowledged writes, after 30 s (tcp_user_timeout, ms). Callers retry.
+PG_CLIENT_TIMEOUTS: dict[str, Any] = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10,
+                                      "keepalives_interval": 5, "keepalives_count": 3, "tcp_user_timeout": 30000}
 
 
 def make_engine(url: str, *, connect_timeout_s: float | None = None, **kwargs: Any) -> Engine:
@@ -30,9 +36,11 @@ def make_engine(url: str, *, connect_timeout_s: float | None = None, **kwargs: A
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    if connect_timeout_s is not None and url.startswith("postgresql"):
-        connect_args = dict(kwargs.pop("connect_args", {}))
-        connect_args.setdefault("connect_timeout", max(1, round(connect_timeout_s)))  # libpq: whole seconds
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg2", "psycopg"):
+        connect_args = {**PG_CLIENT_TIMEOUTS, **kwargs.get("connect_args", {})}
+        if connect_timeout_s is not None:  # libpq takes whole seconds
+            connect_args["connect_timeout"] = max(1, round(connect_timeout_s))
         kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 

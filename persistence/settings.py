@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     predictor_cache_size: int = Field(2, ge=1)
     heartbeat_s: float = Field(10.0, gt=0, description="worker and job heartbeat period")
     stale_after_s: float = Field(60.0, gt=0, description="a running job whose heartbeat is older is reclaimed")
+    dispatch_grace_s: float = Field(60.0, gt=0, description="a queued job whose message is older than this while a "
+                                    "worker sits idle is re-sent (the broker lost it)")
     max_attempts: int = Field(3, ge=1, description="starts of a job before a lost worker or transient error fails it")
     retry_backoff_s: float = Field(10.0, ge=0)
     visibility_timeout_s: int = Field(7 * 24 * 3600, ge=60, description="Redis redelivery delay; longer than any job")

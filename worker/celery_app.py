@@ -25,7 +25,8 @@ _heartbeat: Any = None
 
 
 def send_job(job_id: int, countdown: float = 0) -> None:
-    """Queue a run of ``job_id`` (by task name, as the API does)."""
+    """Queue a run of ``job_id`` (by task name, as the API does). The job row's dispatched_at was set in the
+    transaction that queued it; a message lost on the way is re-sent by the dispatch sweep."""
     settings = get_settings()
     app.send_task(TASK_RUN_JOB, args=[job_id], queue=settings.queue, countdown=countdown or None)
 

@@ -16,25 +16,31 @@ from worker.runtime import WorkerRuntime
 log = logging.getLogger("worker.heartbeat")
 
 
-def recover_orphans(rt: WorkerRuntime, *, enqueue: Enqueue) -> repo.Reclaimed:
-    """Jobs still 'running' under this worker's name belong to its previous life: re-queue or fail them."""
-    with transaction(rt.sessions) as session:
-        found = repo.reclaim_orphans(session, worker=rt.hostname)
-    for job_id in found.requeued:
-        enqueue(job_id, 0)
-    if found.requeued or found.failed:
-        log.warning("recovered orphaned jobs: re-queued %s, failed %s", found.requeued, found.failed)
-    return found
-
-
 def recover_stale(rt: WorkerRuntime, *, enqueue: Enqueue) -> repo.Reclaimed:
+    """Re-queue (or fail) running jobs whose heartbeat is older than STALE_AFTER_S, whoever ran them. Never by
+    worker name (a second worker started under the same name must not take a job that is still training), and
+    never the attempt this process runs itself (after a pause its own heartbeat is late, not lost)."""
+    keep = [rt.current] if rt.current is not None else []
     with transaction(rt.sessions) as session:
-        found = repo.reclaim_stale(session, stale_after_s=rt.settings.stale_after_s)
+        found = repo.reclaim_stale(session, stale_after_s=rt.settings.stale_after_s, keep=keep)
     for job_id in found.requeued:
         enqueue(job_id, 0)
     if found.requeued or found.failed:
         log.warning("stale jobs: re-queued %s, failed %s", found.requeued, found.failed)
     return found
+
+
+def redispatch_lost(rt: WorkerRuntime, *, enqueue: Enqueue) -> list[int]:
+    """Re-send the message of queued jobs the broker lost (see repo.redispatch_lost)."""
+    with transaction(rt.sessions) as session:
+        ids = repo.redispatch_lost(session, grace_s=rt.settings.dispatch_grace_s,
+                                   stale_after_s=rt.settings.stale_after_s)
+    for job_id in ids:
+        enqueue(job_id, 0)
+    if ids:
+        log.warning("queued jobs with no message taken for %.0fs while a worker is idle: re-sent %s",
+                    rt.settings.dispatch_grace_s, ids)
+    return ids
 
 
 class WorkerHeartbeat:
@@ -49,7 +55,7 @@ class WorkerHeartbeat:
         with transaction(self.rt.sessions) as session:
             repo.upsert_worker(session, hostname=self.rt.hostname, device=self.device, pid=os.getpid(),
                                code_version=self.rt.code_version, current_job_id=None, starting=True)
-        recover_orphans(self.rt, enqueue=self.enqueue)
+        self._check()
         self._thread.start()
 
     def stop(self) -> None:
@@ -61,13 +67,23 @@ class WorkerHeartbeat:
         except SQLAlchemyError as exc:
             log.warning("could not mark worker stopped: %s", exc)
 
+    def _check(self) -> None:
+        try:
+            recover_stale(self.rt, enqueue=self.enqueue)
+            redispatch_lost(self.rt, enqueue=self.enqueue)
+        except SQLAlchemyError as exc:
+            log.warning("stale/lost job check failed: %s", exc)
+        except Exception:  # noqa: BLE001 - keep beating whatever happens (e.g. broker down while re-queueing)
+            log.exception("stale/lost job check error")
+
     def _run(self) -> None:
         while not self._stop.wait(self.rt.settings.heartbeat_s):
+            current = self.rt.current
             try:
-                with transaction(self.rt.sessions) as session:
-                    repo.upsert_worker(session, hostname=self.rt.hostname)
-                recover_stale(self.rt, enqueue=self.enqueue)
+                with transaction(self.rt.sessions) as session:  # current_job_id as this process knows it
+                    repo.upsert_worker(session, hostname=self.rt.hostname,
+                                       current_job_id=current.job_id if current is not None else None)
             except SQLAlchemyError as exc:
                 log.warning("worker heartbeat failed: %s", exc)
-            except Exception:  # noqa: BLE001 - keep beating whatever happens (e.g. broker down while re-queueing)
-                log.exception("worker heartbeat error")
+                continue
+            self._check()

@@ -6,21 +6,28 @@ Plain functions (no Celery) so tests call them directly; worker.tasks wraps them
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import logging
+import shutil
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from persistence import repo
+from persistence.base import utcnow
 from persistence.models import Job
 from persistence.session import transaction
 from persistence.status import JobStatus
-from worker.progress import JobCallback, JobHeartbeat, StopCheck
+from worker.progress import JobCallback, JobHeartbeat, Lease, StopCheck, Superseded
 from worker.runtime import WorkerRuntime
 
 log = logging.getLogger("worker.job")
@@ -41,7 +48,7 @@ class JobConfigError(Exception):
 
 @dataclass
 class Outcome:
-    status: str  # completed | cancelled | failed | requeued | skipped
+    status: str  # completed | cancelled | failed | requeued | skipped | superseded
     detail: str = ""
     enqueued: list[int] = field(default_factory=list)
 
@@ -115,92 +122,171 @@ def execute_job(job_id: int, *, rt: WorkerRuntime, enqueue: Enqueue,
             return Outcome("skipped", f"job {job_id} does not exist")
         if job.status != JobStatus.QUEUED:
             return Outcome("skipped", f"job {job_id} is {job.status.value}")
-        if not repo.claim_job(session, job_id, worker=rt.hostname, code_version=rt.code_version):
+        attempt = repo.claim_job(session, job_id, worker=rt.hostname, code_version=rt.code_version)
+        if attempt is None:
             return Outcome("skipped", f"job {job_id} was taken by another worker")
         out_dir = rt.settings.job_dir(job_id)
         repo.set_job_paths(session, job_id, artifact_dir=str(out_dir))
         repo.upsert_worker(session, hostname=rt.hostname, current_job_id=job_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    handler = _attach_log(out_dir / "job.log")
+    rt.current = attempt
+    lease = Lease(attempt, sessions=rt.sessions, stale_after_s=rt.settings.stale_after_s,
+                  retry_s=min(1.0, rt.settings.heartbeat_s), stopping=rt.stopping)
+    handler: logging.Handler | None = None
     try:
-        return _run_claimed(job_id, out_dir=out_dir, rt=rt, enqueue=enqueue, engine_run=engine_run or _engine_run())
-    finally:
-        logging.getLogger().removeHandler(handler)
-        handler.close()
-        with transaction(rt.sessions) as session:
-            repo.upsert_worker(session, hostname=rt.hostname, current_job_id=None)
+        try:  # before the engine's own error handling: a failure here is still the job's, with its real reason
+            out_dir.mkdir(parents=True, exist_ok=True)
+            handler = _attach_log(out_dir / "job.log")
+        except OSError as exc:
+            return _record_failure(lease, exc, rt=rt, enqueue=enqueue)
+        return _run_claimed(lease, out_dir=out_dir, rt=rt, enqueue=enqueue, engine_run=engine_run or _engine_run())
+    except Superseded as exc:
+        log.warning("job %d: %s; this worker stopped it and wrote nothing after learning so", job_id, exc)
+        return Outcome("superseded", str(exc))
+    finally:  # every exit path, BaseException included: the worker is no longer on this job
+        rt.current = None
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+        try:
+            with transaction(rt.sessions) as session:
+                repo.upsert_worker(session, hostname=rt.hostname, current_job_id=None)
+        except SQLAlchemyError as exc:  # the worker heartbeat writes rt.current (None now) on its next beat
+            log.warning("could not clear the worker's current job: %s", exc)
 
 
-def _run_claimed(job_id: int, *, out_dir: Path, rt: WorkerRuntime, enqueue: Enqueue,
+def _fenced(rt: WorkerRuntime, lease: Lease, write: Callable[[Session], bool]) -> bool:
+    """Run one fenced write of the attempt (``write`` returns whether the fence matched), retrying through a
+    database outage; False (and the lease marked lost) when the attempt no longer owns the job."""
+    while True:
+        if lease.superseded:
+            return False
+        try:
+            with transaction(rt.sessions) as session:
+                ok = write(session)
+            return lease.renewed(ok)
+        except SQLAlchemyError as exc:
+            log.warning("job %d: database unavailable (%s); retrying", lease.attempt.job_id, exc)
+            time.sleep(lease.retry_s)
+
+
+def _run_claimed(lease: Lease, *, out_dir: Path, rt: WorkerRuntime, enqueue: Enqueue,
                  engine_run: Callable[..., Any]) -> Outcome:
+    job_id, attempt = lease.attempt.job_id, lease.attempt
     with rt.sessions() as session:
         job = repo.get_job(session, job_id)
         assert job is not None
         parent = repo.get_job(session, job.parent_id) if job.parent_id else None
         dataset = repo.get_dataset(session, job.dataset_id) if job.dataset_id is not None else None
         dataset_root = dataset.path if dataset is not None else None
-        attempt, max_attempts = job.attempts, job.max_attempts
-    log.info("job %d (%s) attempt %d/%d on %s, code %s", job_id, job.kind, attempt, max_attempts,
+    log.info("job %d (%s) attempt %d/%d on %s, code %s", job_id, job.kind, attempt.number, job.max_attempts,
              rt.hostname, rt.code_version)
-    callback = JobCallback(job_id, sessions=rt.sessions, settings=rt.settings)
-    stop = StopCheck(job_id, sessions=rt.sessions, poll_s=rt.settings.cancel_poll_s, stopping=rt.stopping)
+    callback = JobCallback(lease, settings=rt.settings)
+    stop = StopCheck(lease, poll_s=rt.settings.cancel_poll_s, stopping=rt.stopping)
     try:
         config = build_ml_config(job, parent, dataset_root=dataset_root)
         (out_dir / "job_config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2))
-        with JobHeartbeat(job_id, sessions=rt.sessions, worker=rt.hostname, period_s=rt.settings.heartbeat_s):
+        with JobHeartbeat(lease, period_s=rt.settings.heartbeat_s):
             result = engine_run(config, out_dir=out_dir, callback=callback, should_stop=stop, resume=True)
+    except Superseded:
+        raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
         callback.flush()
-        return _record_failure(job_id, exc, attempt=attempt, max_attempts=max_attempts, rt=rt, enqueue=enqueue)
+        return _record_failure(lease, exc, rt=rt, enqueue=enqueue)
     callback.flush()
+    lease.check()  # raises Superseded: a result of a superseded attempt is never recorded
     checkpoint = getattr(result, "checkpoint", None) or (out_dir / "checkpoint.pt")
     checkpoint_path = str(checkpoint) if Path(checkpoint).is_file() else None
     if result.status == "completed":
         results = json.loads(json.dumps(result.results, default=str))
-        with transaction(rt.sessions) as session:
-            repo.transition(session, job_id, to=JobStatus.COMPLETED, expected=[JobStatus.RUNNING], results=results,
-                            checkpoint_path=checkpoint_path, progress=1.0, error=None, cancel_requested=False)
-            released = repo.release_successors(session, job_id)
+        released: list[int] = []
+
+        def complete(session: Session) -> bool:
+            if not repo.transition(session, job_id, to=JobStatus.COMPLETED, expected=[JobStatus.RUNNING],
+                                   attempt=attempt, results=results, checkpoint_path=checkpoint_path, progress=1.0,
+                                   error=None, cancel_requested=False):
+                return False
+            released[:] = repo.release_successors(session, job_id)
+            return True
+
+        if not _fenced(rt, lease, complete):
+            raise Superseded(lease.lost or "superseded")
         log.info("job %d completed after %s epochs", job_id, result.epochs_completed)
         for successor in released:
             enqueue(successor, 0)
         return Outcome("completed", enqueued=released)
     # stopped: a cancel request, or this worker is shutting down
     if stop.reason == "shutdown":
-        with transaction(rt.sessions) as session:
-            repo.transition(session, job_id, to=JobStatus.QUEUED, expected=[JobStatus.RUNNING],
-                            attempts=max(0, attempt - 1), checkpoint_path=checkpoint_path,
-                            error="worker shut down; re-queued to resume from the last checkpoint")
+        if not _fenced(rt, lease, lambda session: repo.transition(
+                session, job_id, to=JobStatus.QUEUED, expected=[JobStatus.RUNNING], attempt=attempt,
+                attempts=max(0, attempt.number - 1), checkpoint_path=checkpoint_path,
+                error="worker shut down; re-queued to resume from the last checkpoint")):
+            raise Superseded(lease.lost or "superseded")
         enqueue(job_id, 0)
         log.info("job %d stopped for worker shutdown; re-queued", job_id)
         return Outcome("requeued", "worker shutdown", enqueued=[job_id])
-    with transaction(rt.sessions) as session:
-        repo.transition(session, job_id, to=JobStatus.CANCELLED, expected=[JobStatus.RUNNING],
-                        checkpoint_path=checkpoint_path, cancel_requested=False,
-                        error=f"cancelled at epoch {result.epochs_completed}; POST /jobs/{job_id}/resume to continue")
+
+    def cancel(session: Session) -> bool:
+        if not repo.transition(session, job_id, to=JobStatus.CANCELLED, expected=[JobStatus.RUNNING], attempt=attempt,
+                               checkpoint_path=checkpoint_path, cancel_requested=False,
+                               error=f"cancelled at epoch {result.epochs_completed}; "
+                                     f"POST /jobs/{job_id}/resume to continue"):
+            return False
         repo.cancel_successors(session, job_id, reason=repo.dependency_cancelled(job_id))
+        return True
+
+    if not _fenced(rt, lease, cancel):
+        raise Superseded(lease.lost or "superseded")
     log.info("job %d cancelled", job_id)
     return Outcome("cancelled")
 
 
-def _record_failure(job_id: int, exc: BaseException, *, attempt: int, max_attempts: int, rt: WorkerRuntime,
-                    enqueue: Enqueue) -> Outcome:
-    reason = f"{type(exc).__name__}: {exc}"
-    log.error("job %d attempt %d failed: %s\n%s", job_id, attempt, reason, traceback.format_exc())
-    checkpoint = rt.settings.job_dir(job_id) / "checkpoint.pt"
+def failure_reason(exc: BaseException, out_dir: Path) -> str:
+    """What the job's owner reads: the exception, or for a full disk (however deep in the chain, e.g. a
+    checkpoint write) "no space left on device in <the job's directory>"."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            try:
+                free = f"{shutil.disk_usage(out_dir).free / 2**20:.1f} MiB free now"
+            except OSError:
+                free = "free space unknown"
+            return f"no space left on device in {out_dir} ({free}; {type(exc).__name__})"
+        seen = seen.__cause__ or seen.__context__
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _record_failure(lease: Lease, exc: BaseException, *, rt: WorkerRuntime, enqueue: Enqueue) -> Outcome:
+    job_id, attempt = lease.attempt.job_id, lease.attempt
+    out_dir = rt.settings.job_dir(job_id)
+    reason = failure_reason(exc, out_dir)
+    log.error("job %d attempt %d failed: %s\n%s", job_id, attempt.number, reason,
+              "".join(traceback.format_exception(exc)))
+    with rt.sessions() as session:
+        job = repo.get_job(session, job_id)
+        max_attempts = job.max_attempts if job is not None else attempt.number
+    checkpoint = out_dir / "checkpoint.pt"
     ckpt = str(checkpoint) if checkpoint.is_file() else None
-    if not is_permanent(exc) and attempt < max_attempts:
-        delay = rt.settings.retry_backoff_s * (2 ** (attempt - 1))
-        with transaction(rt.sessions) as session:
-            repo.transition(session, job_id, to=JobStatus.QUEUED, expected=[JobStatus.RUNNING], checkpoint_path=ckpt,
-                            error=f"attempt {attempt} failed ({reason}); retrying in {delay:.0f}s")
+    if not is_permanent(exc) and attempt.number < max_attempts:
+        delay = rt.settings.retry_backoff_s * (2 ** (attempt.number - 1))
+        due = utcnow() + timedelta(seconds=delay)
+        if not _fenced(rt, lease, lambda session: repo.transition(
+                session, job_id, to=JobStatus.QUEUED, expected=[JobStatus.RUNNING], attempt=attempt,
+                checkpoint_path=ckpt, dispatched_at=due,
+                error=f"attempt {attempt.number} failed ({reason}); retrying in {delay:.0f}s")):
+            raise Superseded(lease.lost or "superseded")
         enqueue(job_id, delay)
         return Outcome("requeued", reason, enqueued=[job_id])
-    why = "bad input or config, not retried" if is_permanent(exc) else f"gave up after {attempt} attempts"
-    with transaction(rt.sessions) as session:
-        repo.transition(session, job_id, to=JobStatus.FAILED, expected=[JobStatus.RUNNING], checkpoint_path=ckpt,
-                        error=f"{reason} ({why})")
+    why = "bad input or config, not retried" if is_permanent(exc) else f"gave up after {attempt.number} attempts"
+
+    def fail(session: Session) -> bool:
+        if not repo.transition(session, job_id, to=JobStatus.FAILED, expected=[JobStatus.RUNNING], attempt=attempt,
+                               checkpoint_path=ckpt, error=f"{reason} ({why})"):
+            return False
         repo.fail_successors(session, job_id, reason=repo.dependency_failed(job_id))
+        return True
+
+    if not _fenced(rt, lease, fail):
+        raise Superseded(lease.lost or "superseded")
     return Outcome("failed", reason)
 
 

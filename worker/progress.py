@@ -1,5 +1,9 @@
 """The engine callback: buffers metrics and writes them in batches, keeps the job row's progress current,
-and the should_stop() poll that turns a cancel request or a worker shutdown into a checkpointed stop."""
+and the should_stop() poll that turns a cancel request or a worker shutdown into a checkpointed stop.
+
+Every write goes through a :class:`Lease` on the job's current attempt: once the job was reclaimed and started
+again elsewhere (this worker was paused or cut off from the database longer than STALE_AFTER_S), nothing more
+is written and the engine is stopped by :class:`Superseded` raised from should_stop() or before a checkpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sqlalchemy.exc import SQLAlchemyError
-
 from sqlalchemy.orm import Session, sessionmaker
 
 from persistence import repo
@@ -24,12 +27,88 @@ log = logging.getLogger("worker.job")
 EPOCH_PREFIX = "epoch/"  # epoch-level metrics are stored as epoch/<name>; step metrics under their own name
 
 
+class Superseded(Exception):
+    """This attempt no longer owns its job (it was reclaimed and started again): stop, write nothing more."""
+
+
+class Lease:
+    """This process's hold on one attempt of a job.
+
+    ``confirmed`` is the monotonic time the database last agreed the attempt owns the job (a fenced write
+    matched). Past half of STALE_AFTER_S without that, another worker may already have reclaimed the job, so
+    :meth:`check` verifies before anything is written, waiting through a database outage (retrying every
+    ``retry_s``) until it knows: still ours (go on) or superseded (raise)."""
+
+    def __init__(self, attempt: repo.Attempt, *, sessions: sessionmaker[Session], stale_after_s: float,
+                 retry_s: float = 1.0, stopping: threading.Event | None = None) -> None:
+        self.attempt, self.sessions = attempt, sessions
+        self.max_age_s = stale_after_s / 2
+        self.retry_s = retry_s
+        self.stopping = stopping
+        self.confirmed = time.monotonic()
+        self.lost: str | None = None  # why it was superseded, once known
+        self._lock = threading.Lock()
+
+    @property
+    def superseded(self) -> bool:
+        return self.lost is not None
+
+    def renewed(self, ok: bool) -> bool:
+        """Record the result of a fenced write: True (it matched) renews the lease, False marks it lost."""
+        if ok:
+            self.confirmed = time.monotonic()
+        else:
+            self._mark_lost()
+        return ok
+
+    def _mark_lost(self) -> None:
+        with self._lock:
+            if self.lost is not None:
+                return
+            a = self.attempt
+            why = f"attempt {a.number} of job {a.job_id} on {a.worker} was superseded"
+            try:
+                with self.sessions() as session:
+                    now = repo.owner(session, a.job_id)
+                if now is not None:
+                    why += f" (the job is {now[0].value}, attempt {now[1]} on {now[2]})"
+            except SQLAlchemyError:
+                pass
+            self.lost = why
+        log.warning("%s; stopping without writing anything more", why)
+
+    def renew(self) -> bool:
+        """One fenced heartbeat; False when superseded. Database errors propagate."""
+        if self.superseded:
+            return False
+        with transaction(self.sessions) as session:
+            ok = repo.heartbeat_job(session, self.attempt)
+        return self.renewed(ok)
+
+    def check(self) -> None:
+        """Raise :class:`Superseded` if the attempt lost the job; when ownership was last confirmed too long ago,
+        confirm it first (blocking through a database outage)."""
+        waited = 0
+        while not self.superseded and time.monotonic() - self.confirmed > self.max_age_s:
+            try:
+                self.renew()
+            except SQLAlchemyError as exc:
+                if waited % 30 == 0:  # the first failure, then every 30th: an outage does not flood the log
+                    log.warning("cannot confirm job %d attempt %d is still ours (%s); paused, waiting for the "
+                                "database", self.attempt.job_id, self.attempt.number, _short(exc))
+                waited += 1
+                time.sleep(self.retry_s)
+        if self.lost is not None:
+            raise Superseded(self.lost)
+
+
 class JobCallback:
     """Implements ml.engine.Callback's methods (duck-typed so this module imports without torch)."""
 
-    def __init__(self, job_id: int, *, sessions: sessionmaker[Session], settings: Settings) -> None:
-        self.job_id = job_id
-        self.sessions = sessions
+    def __init__(self, lease: Lease, *, settings: Settings) -> None:
+        self.lease = lease
+        self.job_id = lease.attempt.job_id
+        self.sessions = lease.sessions
         self.flush_rows = settings.metrics_flush_rows
         self.flush_s = settings.metrics_flush_s
         self._buffer: list[dict[str, Any]] = []
@@ -86,6 +165,10 @@ class JobCallback:
     def on_log(self, message: str) -> None:
         log.info("%s", message)
 
+    def on_before_checkpoint(self, *, epoch: int) -> None:
+        """Veto a checkpoint of an attempt that no longer owns the job (raises Superseded)."""
+        self.lease.check()
+
     def on_checkpoint(self, *, path: Path, epoch: int) -> None:
         self._progress.update(checkpoint_path=str(path))
         log.info("checkpoint epoch %d: %s", epoch, path)
@@ -120,37 +203,45 @@ class JobCallback:
         if len(self._buffer) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_s:
             self.flush()
 
-    def flush(self) -> None:
-        """Write buffered metrics and progress in one transaction; on a database error keep them for next time."""
+    def flush(self) -> bool:
+        """Write buffered metrics and progress in one fenced transaction; on a database error keep them for the
+        next flush (the upsert makes a retry of a commit that did land harmless). A superseded attempt drops
+        them. Returns True when everything was written."""
         with self._lock:
             rows, progress = self._buffer, self._progress
             self._buffer, self._progress = [], {}
+        self._last_flush = time.monotonic()
+        if self.lease.superseded:
+            return False
         try:
             with transaction(self.sessions) as session:
-                repo.add_metrics(session, self.job_id, rows)
-                if progress:
-                    repo.update_progress(session, self.job_id, **progress)
+                ok = repo.record_progress(session, self.lease.attempt, rows, **progress)
         except SQLAlchemyError as exc:
-            log.warning("metrics flush failed (%s); %d rows kept for the next flush", exc, len(rows))
+            log.warning("metrics flush failed (%s); %d rows kept for the next flush", _short(exc), len(rows))
             with self._lock:
                 self._buffer[:0] = rows
                 self._progress = {**progress, **self._progress}
-        self._last_flush = time.monotonic()
+            return False
+        if not self.lease.renewed(ok):
+            log.warning("%d metric rows of a superseded attempt dropped", len(rows))
+        return ok
 
 
 class StopCheck:
-    """should_stop(): True once the job's cancel flag is set (read every cancel_poll_s) or the worker stops."""
+    """should_stop(): True once the job's cancel flag is set (read every cancel_poll_s) or the worker stops;
+    raises Superseded when the attempt lost the job (a checkpoint now would overwrite the new attempt's)."""
 
-    def __init__(self, job_id: int, *, sessions: sessionmaker[Session], poll_s: float,
-                 stopping: threading.Event) -> None:
-        self.job_id = job_id
-        self.sessions = sessions
+    def __init__(self, lease: Lease, *, poll_s: float, stopping: threading.Event) -> None:
+        self.lease = lease
+        self.job_id = lease.attempt.job_id
+        self.sessions = lease.sessions
         self.poll_s = poll_s
         self.stopping = stopping
         self.reason: str | None = None
         self._next = 0.0
 
     def __call__(self) -> bool:
+        self.lease.check()
         if self.reason:
             return True
         if self.stopping.is_set():
@@ -161,20 +252,25 @@ class StopCheck:
             self._next = now + self.poll_s
             try:
                 with self.sessions() as session:
-                    if repo.cancel_requested(session, self.job_id):
-                        self.reason = "cancel"
+                    owned, cancel = repo.poll_attempt(session, self.lease.attempt)
             except SQLAlchemyError as exc:
-                log.warning("cancel poll failed: %s", exc)
+                log.warning("cancel poll failed: %s", _short(exc))
+            else:
+                self.lease.renewed(owned)
+                self.lease.check()  # superseded: raise now, before another step is trained or saved
+                if cancel:
+                    self.reason = "cancel"
         return self.reason is not None
 
 
 class JobHeartbeat:
-    """A thread that stamps the job's heartbeat every ``period_s`` while the job runs in this process."""
+    """A thread that renews the lease (stamps the job's heartbeat, fenced) every ``period_s`` while the job runs;
+    a renewal that matches nothing marks the lease superseded, which stops the engine at its next check."""
 
-    def __init__(self, job_id: int, *, sessions: sessionmaker[Session], worker: str, period_s: float) -> None:
-        self.job_id, self.sessions, self.worker, self.period_s = job_id, sessions, worker, period_s
+    def __init__(self, lease: Lease, *, period_s: float) -> None:
+        self.lease, self.period_s = lease, period_s
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-job-{job_id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-job-{lease.attempt.job_id}", daemon=True)
 
     def __enter__(self) -> "JobHeartbeat":
         self._thread.start()
@@ -185,12 +281,16 @@ class JobHeartbeat:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.period_s):
+        while not self._stop.wait(self.period_s) and not self.lease.superseded:
             try:
-                with transaction(self.sessions) as session:
-                    repo.heartbeat_job(session, self.job_id, worker=self.worker)
+                self.lease.renew()
             except SQLAlchemyError as exc:
-                log.warning("job heartbeat failed: %s", exc)
+                log.warning("job heartbeat failed: %s", _short(exc))
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of a database error (SQLAlchemy appends the statement and a link)."""
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
 
 
 def _finite(value: Any) -> bool:

@@ -12,6 +12,7 @@ from importlib import metadata
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from persistence.repo import Attempt
 from persistence.session import make_engine, make_sessionmaker
 from persistence.settings import PROJECT_ROOT, Settings, get_settings
 
@@ -23,6 +24,7 @@ class WorkerRuntime:
     hostname: str
     code_version: str
     stopping: threading.Event = field(default_factory=threading.Event)  # set on worker shutdown
+    current: Attempt | None = None  # the attempt this process runs now (never reclaimed by its own stale check)
 
 
 @functools.lru_cache(maxsize=1)

@@ -7,6 +7,7 @@ dataset's epoch; call it before iterating each epoch.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, Iterator, Sized
 
 import torch
@@ -81,7 +82,7 @@ def make_loader(
     extra: dict[str, Any] = {}
     if workers > 0:
         extra.update(persistent_workers=True, worker_init_fn=_worker_init, prefetch_factor=2)
-    return VideoLoader(
+    loader = VideoLoader(
         dataset,
         batch_size=batch_size,
         sampler=EpochShuffleSampler(len(dataset), shuffle=shuffle, seed=seed),
@@ -92,3 +93,35 @@ def make_loader(
         collate_fn=collate_fn,
         **extra,
     )
+    for tracked in _tracking:
+        tracked.append(loader)
+    return loader
+
+
+def release_loader(loader: Any) -> None:
+    """Shut down a loader's persistent worker processes now (each holds its own decoded-video cache); a no-op
+    for None or a loader without workers. The loader can still be iterated again (it starts new workers)."""
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is None:
+        return
+    shutdown = getattr(iterator, "_shutdown_workers", None)
+    if callable(shutdown):
+        shutdown()
+    loader._iterator = None
+
+
+_tracking: list[list[VideoLoader]] = []
+
+
+@contextmanager
+def released_loaders() -> Iterator[None]:
+    """Every loader made inside the block has its worker processes shut down when the block ends, however it
+    ends (a finished run must not leave persistent DataLoader workers, ~350 MB each, under an idle service worker)."""
+    made: list[VideoLoader] = []
+    _tracking.append(made)
+    try:
+        yield
+    finally:
+        _tracking.remove(made)
+        for loader in made:
+            release_loader(loader)

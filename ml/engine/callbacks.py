@@ -25,6 +25,10 @@ class Callback:
     def on_log(self, message: str) -> None:
         """Human-readable progress and warnings (scan problems, resume points)."""
 
+    def on_before_checkpoint(self, *, epoch: int) -> None:
+        """A checkpoint (or the final results) is about to be written; raise to veto it and stop the run (a
+        service worker whose job was taken over by another attempt must not overwrite that attempt's files)."""
+
     def on_checkpoint(self, *, path: Path, epoch: int) -> None:
         """A checkpoint was written (the file is complete)."""
 
@@ -52,6 +56,10 @@ class CallbackList(Callback):
     def on_log(self, message: str) -> None:
         for cb in self.callbacks:
             cb.on_log(message)
+
+    def on_before_checkpoint(self, *, epoch: int) -> None:
+        for cb in self.callbacks:
+            cb.on_before_checkpoint(epoch=epoch)
 
     def on_checkpoint(self, *, path: Path, epoch: int) -> None:
         for cb in self.callbacks:

@@ -11,10 +11,12 @@ crafted file (``__reduce__`` payloads) is a :class:`CheckpointError`, never exec
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
-import uuid
 import random
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +36,36 @@ EXPORT_META = ("kind", "backbone", "width", "modality", "clip", "classes", "labe
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
-    """Write to a temporary file then rename, so a crash mid-write never leaves a torn checkpoint."""
+    """Write to a temporary file then rename, so a crash mid-write never leaves a torn checkpoint. The temporary
+    name is unique (mkstemp), so two writers (two attempts of a job, even on hosts whose pids collide) never
+    write into each other's file; a failed write removes its temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")  # unique per writer
-    torch.save({"format_version": FORMAT_VERSION, **payload}, tmp)
-    os.replace(tmp, path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, 0o644)  # as a plain open() would leave it (mkstemp makes 0600): the API serves it
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"format_version": FORMAT_VERSION, **payload}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        # torch's zip writer reports a full disk as "[enforce fail at inline_container.cc] unexpected pos":
+        # name the cause while the partial file still fills the disk, then clean up
+        full = isinstance(exc, (OSError, RuntimeError)) and _disk_full(path.parent)
+        tmp.unlink(missing_ok=True)
+        if full and not (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+            raise OSError(errno.ENOSPC, f"no space left on device writing checkpoint {path.name}") from exc
+        raise
     return path
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 2**20
+    except OSError:
+        return False
 
 
 def safe_load(path: Path, *, map_location: str | torch.device = "cpu") -> Any:

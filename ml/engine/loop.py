@@ -155,6 +155,7 @@ class TrainingLoop:
         }
 
     def save(self, *, best: bool = False, keep: bool = False) -> Path:
+        self.callback.on_before_checkpoint(epoch=self.epoch)
         payload = self._payload()
         path = save_checkpoint(self.checkpoint_path, payload)
         if best:

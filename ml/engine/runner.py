@@ -21,7 +21,7 @@ from torch.utils.data import ConcatDataset
 from ml.config import AnyConfig, ClipSpec, DataConfig, FinetuneConfig, ModelConfig, PretrainConfig, RetrieveConfig, config_hash, training_hash
 from ml.data import ClipDataset, DatasetIndex, MultiClipDataset, PCLTupleDataset, index_dataset, scan_index
 from ml.data.frame_cache import DecodedVideoCache
-from ml.data.loader import make_loader
+from ml.data.loader import make_loader, released_loaders
 from ml.engine.callbacks import Callback
 from ml.engine.checkpoint import load_checkpoint, save_checkpoint
 from ml.engine.classify_task import ClassifierTask
@@ -164,7 +164,9 @@ def _run_pcl(cfg: PretrainConfig, *, out_dir: Path, callback: Callback, should_s
             retrieval["protocol"] = _retrieval_protocol(cfg.eval.retrieval_clips, cfg.clip, index, cfg.eval.retrieval_feature)
             results["retrieval"] = retrieval
         results["final"] = final
+        callback.on_before_checkpoint(epoch=fit.epochs_completed)
         _store_results_in_checkpoint(loop.checkpoint_path, results)
+    callback.on_before_checkpoint(epoch=fit.epochs_completed)
     _write_results(out_dir, results)
     return RunResult(fit.status, fit.epochs_completed, results, loop.checkpoint_path)
 
@@ -259,7 +261,9 @@ def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, sho
         results["test"] = scores
         results["best_epoch"] = loop.best_epoch or fit.epochs_completed
         # The served model is the evaluated one (best validation loss), stored in checkpoint.pt.
+        callback.on_before_checkpoint(epoch=fit.epochs_completed)
         _store_results_in_checkpoint(loop.checkpoint_path, results, task_state=task.state_dict())
+    callback.on_before_checkpoint(epoch=fit.epochs_completed)
     _write_results(out_dir, results)
     return RunResult(fit.status, fit.epochs_completed, results, loop.checkpoint_path)
 
@@ -285,6 +289,7 @@ def _run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt:
     scores["protocol"] = _retrieval_protocol(cfg.eval.retrieval_clips, clip, index, cfg.eval.retrieval_feature)
     results = {"kind": "retrieve", "status": "completed", "retrieval": scores, "checkpoint": str(cfg.checkpoint),
                "seconds": time.perf_counter() - started, "data": _data_summary(index)}
+    callback.on_before_checkpoint(epoch=0)
     _write_results(out_dir, results)
     return RunResult("completed", 0, results, None)
 
@@ -298,11 +303,13 @@ def run(config: AnyConfig, *, out_dir: Path, callback: Callback | None = None,
     (out_dir / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2))
     rt = resolve_runtime(config.runtime, pin_memory=config.data.pin_memory)
     seed_everything(config.runtime.seed, deterministic=config.runtime.deterministic)
-    if isinstance(config, PretrainConfig):
-        return _run_pcl(config, out_dir=out_dir, callback=callback, should_stop=should_stop, resume=resume, rt=rt)
-    if isinstance(config, FinetuneConfig):
-        return _run_finetune(config, out_dir=out_dir, callback=callback, should_stop=should_stop, resume=resume, rt=rt)
-    return _run_retrieve(config, out_dir=out_dir, callback=callback, rt=rt)
+    with released_loaders():  # no DataLoader worker process outlives the run, however it ends
+        if isinstance(config, PretrainConfig):
+            return _run_pcl(config, out_dir=out_dir, callback=callback, should_stop=should_stop, resume=resume, rt=rt)
+        if isinstance(config, FinetuneConfig):
+            return _run_finetune(config, out_dir=out_dir, callback=callback, should_stop=should_stop, resume=resume,
+                                 rt=rt)
+        return _run_retrieve(config, out_dir=out_dir, callback=callback, rt=rt)
 
 
 __all__ = ["run", "RunResult", "load_teacher", "prepare_index", "code_version"]

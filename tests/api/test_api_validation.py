@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from api.main import create_app
 from persistence import repo
 from persistence.base import utcnow
+from persistence.models import Job
 from persistence.session import make_engine, make_sessionmaker
 from service_helpers import first_video, make_settings, tiny
 
@@ -150,7 +152,7 @@ def test_events_carry_job_fields_and_resume_after_the_history(client: TestClient
     last_id = int(history.headers["X-Last-Metric-Id"])
     with sessions.begin() as s:
         repo.add_metrics(s, job["id"], [{"name": "loss", "step": 6, "epoch": 1, "value": 0.1, "time": utcnow()}])
-        repo.update_progress(s, job["id"], total_epochs=3, steps_per_epoch=4)
+        s.execute(update(Job).where(Job.id == job["id"]).values(total_epochs=3, steps_per_epoch=4))  # test setup
     client.post(f"/jobs/{job['id']}/cancel")
 
     def stream(**kw: Any) -> tuple[list[Any], dict[str, Any]]:

@@ -79,13 +79,97 @@ def test_stale_running_job_is_requeued_then_failed(sessions: sessionmaker[Sessio
         assert repo.reclaim_stale(s, stale_after_s=60).requeued == []
 
 
-def test_orphans_of_a_restarted_worker(sessions: sessionmaker[Session]) -> None:
+def _age_heartbeat(s: Session, job_id: int, seconds: float = 120) -> None:
+    s.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow() - timedelta(seconds=seconds)))
+
+
+def test_reclaim_never_by_name_only_by_stale_heartbeat(sessions: sessionmaker[Session]) -> None:
+    """Issue 9 item 18: a second worker named like the first (embedded@host) must not take a job still beating."""
     with sessions.begin() as s:
         job_id = _job(s).id
         repo.claim_job(s, job_id, worker="embedded@host", code_version=None)
     with sessions.begin() as s:
-        assert repo.reclaim_orphans(s, worker="other@host").requeued == []
-        assert repo.reclaim_orphans(s, worker="embedded@host").requeued == [job_id]
+        assert repo.reclaim_stale(s, stale_after_s=60).requeued == []
+    with sessions.begin() as s:
+        _age_heartbeat(s, job_id)
+    with sessions.begin() as s:
+        assert repo.reclaim_stale(s, stale_after_s=60).requeued == [job_id]
+
+
+def test_a_worker_never_reclaims_its_own_attempt(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        job_id = _job(s).id
+        mine = repo.claim_job(s, job_id, worker="w", code_version=None)
+        assert mine is not None and mine.number == 1
+        _age_heartbeat(s, job_id)
+    with sessions.begin() as s:  # paused past the stale timeout: its own check must not re-queue it
+        assert repo.reclaim_stale(s, stale_after_s=60, keep=[mine]).requeued == []
+    with sessions.begin() as s:  # another worker's check does
+        assert repo.reclaim_stale(s, stale_after_s=60).requeued == [job_id]
+
+
+def test_writes_are_fenced_by_the_attempt(sessions: sessionmaker[Session]) -> None:
+    """Attempt 1 is reclaimed and attempt 2 starts: nothing attempt 1 writes afterwards lands."""
+    row = {"name": "loss", "epoch": 1, "value": 1.0, "time": utcnow()}
+    with sessions.begin() as s:
+        job_id = _job(s).id
+        first = repo.claim_job(s, job_id, worker="a", code_version=None)
+        assert first is not None
+        assert repo.record_progress(s, first, [{**row, "step": 1}], step=1)
+        _age_heartbeat(s, job_id)
+    with sessions.begin() as s:
+        assert repo.reclaim_stale(s, stale_after_s=60).requeued == [job_id]
+    with sessions.begin() as s:
+        second = repo.claim_job(s, job_id, worker="b", code_version=None)
+        assert second is not None and second.number == 2
+    with sessions.begin() as s:
+        assert not repo.heartbeat_job(s, first)
+        assert not repo.record_progress(s, first, [{**row, "step": 2}], step=2, progress=0.9)
+        assert not repo.update_progress(s, first, checkpoint_path="/old")
+        assert not repo.transition(s, job_id, to=JobStatus.COMPLETED, expected=[JobStatus.RUNNING], attempt=first)
+        assert not repo.transition(s, job_id, to=JobStatus.QUEUED, expected=[JobStatus.RUNNING], attempt=first)
+        assert repo.heartbeat_job(s, second)
+        assert repo.record_progress(s, second, [{**row, "step": 2, "value": 2.0}], step=2)
+    with sessions() as s:
+        job = repo.get_job(s, job_id)
+        assert job is not None and job.status == JobStatus.RUNNING and job.attempts == 2 and job.worker == "b"
+        assert job.step == 2 and job.checkpoint_path is None and job.error is None  # the new attempt clears it
+        points = repo.metrics_after(s, job_id, after_id=0)
+        assert [(m.step, m.value, m.attempt) for m in points] == [(1, 1.0, 1), (2, 2.0, 2)]
+
+
+def test_metric_rows_are_unique_and_a_retried_flush_is_harmless(sessions: sessionmaker[Session]) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from persistence.models import Metric
+
+    with sessions.begin() as s:
+        job_id = _job(s).id
+    batch = [{"name": "loss", "step": i, "epoch": 1, "value": float(i), "time": utcnow()} for i in (1, 2)]
+    for _ in range(2):  # the same batch again: a flush retried after an error whose commit had landed
+        with sessions.begin() as s:
+            repo.add_metrics(s, job_id, batch)
+    with sessions() as s:
+        assert [(m.step, m.value) for m in repo.metrics_after(s, job_id, after_id=0)] == [(1, 1.0), (2, 2.0)]
+    with pytest.raises(IntegrityError):  # the constraint itself, whatever writes the row
+        with sessions.begin() as s:
+            s.add(Metric(job_id=job_id, name="loss", step=1, epoch=1, value=9.0, time=utcnow()))
+
+
+def test_lost_messages_are_redispatched_only_while_a_worker_idles(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        old, fresh = _job(s).id, _job(s).id
+        s.execute(update(Job).where(Job.id == old).values(dispatched_at=utcnow() - timedelta(seconds=120)))
+        repo.upsert_worker(s, hostname="busy", current_job_id=12345)
+    with sessions.begin() as s:  # the only worker is busy: the queue is waiting on it, nothing is lost
+        assert repo.redispatch_lost(s, grace_s=60, stale_after_s=60) == []
+        repo.upsert_worker(s, hostname="idle", current_job_id=None)
+    with sessions.begin() as s:
+        assert repo.redispatch_lost(s, grace_s=60, stale_after_s=60) == [old]
+    with sessions.begin() as s:  # sent again just now: not again until the grace passes
+        assert repo.redispatch_lost(s, grace_s=60, stale_after_s=60) == []
+    with sessions() as s:
+        assert fresh not in repo.redispatch_lost(s, grace_s=60, stale_after_s=60)
 
 
 def test_cancel_queued_now_running_cooperative_and_chain(sessions: sessionmaker[Session]) -> None:

@@ -106,6 +106,15 @@ def test_real_engine_transient_error_is_retried_then_fails(client: TestClient, d
     assert failed["attempts"] == 2 and "gave up after 2 attempts" in failed["error"]
 
 
+def _claim(rt: Any, job_id: int, worker: str) -> Any:
+    from worker.progress import Lease
+
+    with rt.sessions.begin() as s:
+        attempt = repo.claim_job(s, job_id, worker=worker, code_version=None)
+    assert attempt is not None
+    return Lease(attempt, sessions=rt.sessions, stale_after_s=rt.settings.stale_after_s)
+
+
 def _never(*a: Any, **k: Any) -> Any:
     raise AssertionError("the engine must not run")
 
@@ -205,11 +214,13 @@ def test_resume_restores_epoch_metrics_lost_between_checkpoint_and_report(client
     from worker.progress import JobCallback
 
     job = client.post("/jobs", json=tiny("pretrain", dataset["id"], epochs=3)).json()
-    first = JobCallback(job["id"], sessions=rt.sessions, settings=rt.settings)
+    first = JobCallback(_claim(rt, job["id"], "a"), settings=rt.settings)
     first.on_start({"total_epochs": 3, "steps_per_epoch": 4, "start_epoch": 0})
     first.on_epoch(epoch=1, metrics={"loss": 0.9, "pretext_acc": 0.3})
-    # killed here: epoch 2 was checkpointed, its metrics never reached the database
-    second = JobCallback(job["id"], sessions=rt.sessions, settings=rt.settings)
+    # killed here: epoch 2 was checkpointed, its metrics never reached the database; the job is reclaimed
+    with rt.sessions.begin() as s:
+        assert repo.transition(s, job["id"], to=JobStatus.QUEUED, expected=[JobStatus.RUNNING])
+    second = JobCallback(_claim(rt, job["id"], "b"), settings=rt.settings)
     second.on_start({"total_epochs": 3, "steps_per_epoch": 4, "start_epoch": 2})
     second.on_resume(history=[{"epoch": 1.0, "loss": 0.9, "pretext_acc": 0.3},
                               {"epoch": 2.0, "loss": 0.7, "pretext_acc": float("nan")}])
@@ -217,3 +228,187 @@ def test_resume_restores_epoch_metrics_lost_between_checkpoint_and_report(client
     series = client.get(f"/jobs/{job['id']}/metrics").json()
     assert [(p["epoch"], p["step"], p["value"]) for p in series["epoch/loss"]] == [(1, 4, 0.9), (2, 8, 0.7), (3, 12, 0.5)]
     assert [p["epoch"] for p in series["epoch/pretext_acc"]] == [1, 3]  # a non-finite value stays unstored
+
+
+# ----------------------------------------------------------------- issue 9: exactly once, real reasons, clean ends
+
+
+def _current_job(rt: Any) -> Any:
+    from persistence.models import Worker
+
+    with rt.sessions() as s:
+        row = s.get(Worker, rt.hostname)
+        return row.current_job_id if row is not None else None
+
+
+@pytest.mark.parametrize("blocker", ["job dir is a file", "job.log is a folder"])
+def test_failure_before_the_engine_starts_is_recorded_with_its_reason(client: TestClient, dataset: dict[str, Any],
+                                                                      rt: Any, blocker: str) -> None:
+    """Not "worker lost (no heartbeat)" minutes later: the job fails (or retries) now, saying why."""
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"], max_attempts=2)).json()
+    job_dir = rt.settings.job_dir(job["id"])
+    if blocker == "job dir is a file":
+        job_dir.parent.mkdir(parents=True, exist_ok=True)
+        job_dir.write_text("not a folder")
+        expected = "FileExistsError"
+    else:
+        (job_dir / "job.log").mkdir(parents=True)
+        expected = "IsADirectoryError"
+    sent = Sent()
+    assert execute_job(job["id"], rt=rt, enqueue=sent, engine_run=_never).status == "requeued"
+    body = client.get(f"/jobs/{job['id']}").json()
+    assert body["status"] == "queued" and expected in body["error"] and sent == [(job["id"], 1.0)]
+    assert execute_job(job["id"], rt=rt, enqueue=sent, engine_run=_never).status == "failed"
+    body = client.get(f"/jobs/{job['id']}").json()
+    assert body["status"] == "failed" and expected in body["error"] and "gave up after 2 attempts" in body["error"]
+    assert "worker lost" not in body["error"] and _current_job(rt) is None
+
+
+def test_superseded_attempt_stops_and_writes_nothing_more(client: TestClient, dataset: dict[str, Any],
+                                                          rt: Any) -> None:
+    """Mid-run the job is reclaimed and started by another worker (this one looked dead): the engine is stopped
+    at its next should_stop(), no checkpoint, metric, progress or status of the old attempt lands afterwards."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from persistence.base import utcnow
+    from persistence.models import Job
+
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
+    rt.settings.cancel_poll_s = 0.0
+    rt.settings.metrics_flush_rows = 1  # every step is flushed at once, so a late row would show
+
+    def taken_over(step: int) -> None:
+        if step == 2:
+            with rt.sessions.begin() as s:
+                s.execute(update(Job).where(Job.id == job["id"]).values(heartbeat_at=utcnow() - timedelta(hours=1)))
+            with rt.sessions.begin() as s:
+                assert repo.reclaim_stale(s, stale_after_s=rt.settings.stale_after_s).requeued == [job["id"]]
+                assert repo.claim_job(s, job["id"], worker="other@worker", code_version=None) is not None
+
+    out = execute_job(job["id"], rt=rt, enqueue=Sent(), engine_run=fake_engine(on_step=taken_over))
+    assert out.status == "superseded" and "attempt 1" in out.detail and "other@worker" in out.detail
+    body = client.get(f"/jobs/{job['id']}").json()
+    assert (body["status"], body["attempts"], body["worker"]) == ("running", 2, "other@worker")
+    assert not (rt.settings.job_dir(job["id"]) / "checkpoint.pt").exists()
+    loss = client.get(f"/jobs/{job['id']}/metrics").json()["loss"]
+    assert [p["step"] for p in loss] == [1, 2]  # flushed before the takeover; the run stopped right after it
+    assert _current_job(rt) is None
+    assert any("superseded" in line for line in client.get(f"/jobs/{job['id']}/logs").json()["lines"])
+
+
+def test_data_loader_workers_end_with_the_job(client: TestClient, dataset: dict[str, Any], rt: Any) -> None:
+    """Persistent DataLoader workers (~350 MB each on real data) must not outlive the job under an idle worker."""
+    import os
+
+    def children() -> set[int]:
+        out = set()
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            except OSError:
+                continue
+            if fields.get("PPid", "").strip() == str(os.getpid()) and not fields.get("State", "").startswith("Z"):
+                out.add(int(status.parent.name))
+        return out
+
+    before = children()
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"], data_workers=2)).json()
+    seen: set[int] = set()
+    outcome = execute_job(job["id"], rt=rt, enqueue=Sent(),
+                          engine_run=_watching(lambda: seen.update(children() - before)))
+    assert outcome.status == "completed", _job(rt, job["id"]).error
+    assert seen, "the job should have run DataLoader worker processes"
+    assert children() - before == set()
+
+
+def _watching(probe: Any) -> Any:
+    """The real engine, with ``probe`` called from should_stop() (while the loaders' workers are up)."""
+    from ml.engine import run
+
+    def engine(config: Any, *, should_stop: Any, **kw: Any) -> Any:
+        def stop() -> bool:
+            probe()
+            return bool(should_stop())
+
+        return run(config, should_stop=stop, **kw)
+
+    return engine
+
+
+def test_full_disk_fails_the_job_naming_the_cause(client: TestClient, dataset: dict[str, Any], rt: Any) -> None:
+    """A real full disk (a 256 KiB tmpfs as the job's directory): "no space left on device in <dir>", not torch's
+    "[enforce fail at inline_container.cc] unexpected pos", and the worker no longer reports the job."""
+    import subprocess
+
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"], max_attempts=1)).json()
+    job_dir = rt.settings.job_dir(job["id"])
+    job_dir.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(job_dir)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        assert execute_job(job["id"], rt=rt, enqueue=Sent()).status == "failed"
+        body = client.get(f"/jobs/{job['id']}").json()
+        assert body["error"].startswith(f"no space left on device in {job_dir}"), body["error"]
+        assert "inline_container" not in body["error"] and _current_job(rt) is None
+        assert not [p for p in job_dir.iterdir() if p.name.endswith(".tmp")]  # no partial checkpoint left
+    finally:
+        subprocess.run(["umount", "-l", str(job_dir)], check=False)
+
+
+def test_worker_start_leaves_a_beating_job_of_the_same_name_alone(client: TestClient, dataset: dict[str, Any],
+                                                                   rt: Any) -> None:
+    """Issue 9 item 18: a second instance named like a running one (embedded@host) starts; the job the first
+    is still training keeps running. Only a stale heartbeat makes it reclaimable."""
+    from worker.heartbeat import WorkerHeartbeat
+
+    job = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
+    with rt.sessions.begin() as s:
+        assert repo.claim_job(s, job["id"], worker=rt.hostname, code_version=None) is not None
+    beat = WorkerHeartbeat(rt, enqueue=Sent(), device="cpu")
+    beat.start()
+    beat.stop()
+    body = client.get(f"/jobs/{job['id']}").json()
+    assert (body["status"], body["attempts"], body["error"]) == ("running", 1, None)
+
+
+def test_api_startup_resends_the_message_of_a_job_it_never_sent(client: TestClient, dataset: dict[str, Any],
+                                                                 rt: Any) -> None:
+    """The API died between committing a job and sending its message: the next API start re-sends it (once a
+    worker sits idle and the grace has passed), and only once."""
+    from datetime import timedelta
+
+    from sqlalchemy import create_engine, inspect, text, update
+
+    from api.main import create_app
+    from api.schemas import JobCreate
+    from api.submit import create_job
+    from persistence.base import utcnow
+    from persistence.models import Job
+
+    settings = rt.settings
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        job = create_job(session, JobCreate.model_validate(tiny("pretrain", dataset["id"])), settings=settings)
+        session.commit()
+        session.execute(update(Job).where(Job.id == job.id)
+                        .values(dispatched_at=utcnow() - timedelta(seconds=2 * settings.dispatch_grace_s)))
+        repo.upsert_worker(session, hostname="idle@test", current_job_id=None)
+        session.commit()
+    broker = create_engine(settings.broker_url.removeprefix("sqla+"))
+
+    def messages() -> int:
+        if "kombu_message" not in inspect(broker).get_table_names():
+            return 0
+        with broker.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM kombu_message")).scalar() or 0)
+
+    before = messages()
+    with TestClient(create_app(settings)):
+        pass
+    assert messages() == before + 1
+    with TestClient(create_app(settings)):  # sent just now: not again
+        pass
+    assert messages() == before + 1
+    broker.dispose()
