@@ -102,15 +102,30 @@ async def _run_limited(request: Request, fn: Any, *, timeout: float) -> dict[str
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"},
                             detail=f"all {pool.limit} prediction slots are taken ({busy.in_flight} in progress{overdue}); "
                                    "retry in a few seconds, or raise PREDICT_CONCURRENCY / PREDICT_QUEUE") from None
+    result = asyncio.wrap_future(work.future)
+    result.add_done_callback(_consume)  # a result that comes after the caller gave up is dropped, not logged
     try:
-        return await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout)
+        return await asyncio.wait_for(asyncio.shield(result), timeout=timeout)
     except asyncio.TimeoutError:
-        pool.mark_overdue(work)  # its thread cannot be stopped; it keeps its slot until it ends
+        if pool.withdraw(work):  # still queued behind other predictions: nothing of this clip was decoded
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"},
+                                detail=f"waited {timeout:g}s (PREDICT_TIMEOUT_S) for a free prediction slot; all "
+                                       f"{pool.concurrency} are busy with other clips. Retry in a few seconds, or "
+                                       "raise PREDICT_CONCURRENCY on the server") from None
+        pool.mark_overdue(work.future)  # its thread cannot be stopped; it keeps its slot until it ends
+        waited = work.waited_s()
+        queued = f" after waiting {waited:.1f}s for a slot" if waited >= 0.1 else ""
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
-                            detail=f"decoding and classifying took over {timeout:g}s (PREDICT_TIMEOUT_S); "
-                                   "send a shorter clip, or raise PREDICT_TIMEOUT_S on the server") from None
+                            detail=f"decoding and classifying took over {timeout - waited:.1f}s{queued}; the limit is "
+                                   f"{timeout:g}s (PREDICT_TIMEOUT_S). Send a shorter clip, or raise "
+                                   "PREDICT_TIMEOUT_S on the server") from None
     except VideoError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             detail=f"cannot use this video: {exc.reason}") from exc
     except CheckpointError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"model checkpoint unusable: {exc}") from exc
+
+
+def _consume(done: "asyncio.Future[Any]") -> None:
+    if not done.cancelled():
+        done.exception()

@@ -292,6 +292,72 @@ def test_predict_over_the_time_limit_is_504_and_a_full_pool_503(tmp_path: Path, 
         assert not list((settings.var_dir / "uploads").iterdir())  # the uploads are removed all the same
 
 
+def test_predict_that_times_out_waiting_for_a_slot_is_503_not_504(tmp_path: Path, dataset: dict[str, Any]) -> None:
+    """One slot, one queue place: a request whose PREDICT_TIMEOUT_S runs out while another clip holds the only
+    thread answers 503 + Retry-After saying it waited for a slot (its queued work is withdrawn, the slot count
+    comes back), while the clip that really ran too long answers 504."""
+    import threading
+    import time
+
+    from persistence.status import JobStatus
+
+    release = threading.Event()
+    calls: list[Path] = []
+
+    class SlowPredictor:
+        def predict(self, video: Path, **kwargs: Any) -> Any:
+            calls.append(video)
+            release.wait(timeout=15)
+            raise AssertionError("the request should have timed out first")
+
+    class SlowCache:
+        def get(self, checkpoint: Path) -> SlowPredictor:
+            return SlowPredictor()
+
+    settings = make_settings(tmp_path / "var", predict_timeout_s=1.0, predict_concurrency=1, predict_queue=1)
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"not read")
+    video = first_video(dataset).read_bytes()
+    with TestClient(create_app(settings)) as c:
+        sessions = c.app.state.sessions  # type: ignore[attr-defined]
+        with sessions.begin() as s:
+            job = repo.create_job(s, kind="finetune", request={}, config={}, config_hash="h", dataset_id=None)
+            repo.claim_job(s, job.id, worker="test", code_version=None)
+            repo.transition(s, job.id, to=JobStatus.COMPLETED, expected=[JobStatus.RUNNING],
+                            checkpoint_path=str(checkpoint), results={"test": {"video_top1": 0.5}})
+        c.app.state.predictors = SlowCache()  # type: ignore[attr-defined]
+        pool = c.app.state.predict_pool  # type: ignore[attr-defined]
+        first: dict[str, Any] = {}
+
+        def slow() -> None:
+            first["r"] = c.post("/predict", files={"file": ("a.avi", video)}, data={"model": str(job.id)})
+
+        runner = threading.Thread(target=slow)
+        try:
+            runner.start()
+            deadline = time.monotonic() + 10
+            while not calls and time.monotonic() < deadline:  # the first clip holds the only thread
+                time.sleep(0.01)
+            assert calls
+            queued = c.post("/predict", files={"file": ("b.avi", video)}, data={"model": str(job.id)})
+            assert queued.status_code == 503, queued.text
+            assert queued.headers["retry-after"] == "5"
+            detail = queued.json()["detail"]
+            assert "waited 1s" in detail and "free prediction slot" in detail and "decoding" not in detail
+            assert len(calls) == 1  # the queued clip was never decoded
+            runner.join(timeout=10)
+            assert first["r"].status_code == 504 and "decoding and classifying took over" in first["r"].json()["detail"]
+            assert (pool.in_flight, pool.overdue) == (1, 1)  # only the stuck clip holds a slot; the withdrawn one not
+        finally:
+            release.set()
+            runner.join(timeout=10)
+        deadline = time.monotonic() + 10
+        while pool.in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (pool.in_flight, pool.overdue) == (0, 0) and len(calls) == 1
+        assert not list((settings.var_dir / "uploads").iterdir())
+
+
 def test_sniff_containers() -> None:
     from api.upload import sniff_container
 
