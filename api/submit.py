@@ -79,6 +79,24 @@ def _dependency(session: Session, body: JobCreate, after: Job | None) -> Job | N
     return after
 
 
+def check_replay(existing: Job, body: JobCreate, *, idempotency_key: str) -> None:
+    """A reused Idempotency-Key must come with the same request (IETF Idempotency-Key draft: 422 otherwise).
+
+    Compared field by field with the request stored on the job; fields a finetune/evaluate job inherited from
+    its source (absent from the new body) do not count as differences."""
+    sent = body.model_dump(mode="json", exclude_none=True)
+    stored = existing.request or {}
+    inherits = existing.kind in ("finetune", "evaluate")
+    differ = sorted(name for name in set(sent) | set(stored) if sent.get(name) != stored.get(name)
+                    and not (inherits and name in INHERITED and name not in sent))
+    if differ:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{
+            "loc": ["header", "idempotency-key"], "type": "idempotency_key_reused",
+            "msg": f"Idempotency-Key {idempotency_key!r} was already used for job {existing.id} with a different "
+                   f"request (differs in: {', '.join(differ)}); send the same body to get that job again, or use a "
+                   "new key for a new job"}])
+
+
 def create_job(session: Session, body: JobCreate, *, settings: Settings, idempotency_key: str | None = None,
                after: Job | None = None) -> Job:
     """Write a queued job, or a waiting one when it depends on an unfinished job (``after`` or

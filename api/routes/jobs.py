@@ -13,7 +13,7 @@ from api.deps import EnqueuerDep, SessionDep, SettingsDep, TokenDep
 from api.enqueue import Enqueuer
 from api.present import job_public
 from api.schemas import JobCreate, JobDefaults, JobKind, JobPublic, JobStatusName, Page
-from api.submit import create_job
+from api.submit import check_replay, create_job
 from persistence import repo
 from persistence.models import Job
 from persistence.status import JobStatus
@@ -44,7 +44,8 @@ def enqueue_or_fail(session: Session, enqueuer: Enqueuer, job_id: int) -> None:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic, operation_id="jobs-create",
-             responses={200: {"description": "an earlier job with the same Idempotency-Key"}})
+             responses={200: {"description": "an earlier job with the same Idempotency-Key and the same body"},
+                        422: {"description": "invalid request, or an Idempotency-Key reused with a different body"}})
 def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: TokenDep,
            response: Response,
            idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JobPublic:
@@ -52,6 +53,7 @@ def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer
     if idempotency_key:
         existing = repo.job_by_idempotency_key(session, idempotency_key)
         if existing is not None:
+            check_replay(existing, body, idempotency_key=idempotency_key)
             response.status_code = status.HTTP_200_OK
             return job_public(session, existing)
     try:
@@ -62,6 +64,7 @@ def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer
         existing = repo.job_by_idempotency_key(session, idempotency_key or "")
         if existing is None:
             raise
+        check_replay(existing, body, idempotency_key=idempotency_key or "")
         response.status_code = status.HTTP_200_OK
         return job_public(session, existing)
     enqueue_or_fail(session, enqueuer, job.id)

@@ -93,6 +93,24 @@ def test_idempotency_key_returns_the_first_job(client: TestClient, dataset: dict
     assert client.get("/jobs").json()["count"] == 2
 
 
+def test_idempotency_key_reused_with_a_different_body_is_422(client: TestClient, dataset: dict[str, Any]) -> None:
+    """IETF Idempotency-Key draft: the same key with another payload is refused (422 naming the fields that
+    differ); the same payload, even with its keys in another order, is still a replay (200, the same job)."""
+    body = tiny("pretrain", dataset["id"])
+    first = client.post("/jobs", json=body, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == 201, first.text
+    changed = client.post("/jobs", json={**body, "epochs": 5}, headers={"Idempotency-Key": "k1"})
+    assert changed.status_code == 422, changed.text
+    err = changed.json()["detail"][0]
+    assert err["loc"] == ["header", "idempotency-key"] and "differs in: epochs" in err["msg"]
+    assert f"job {first.json()['id']}" in err["msg"]
+    other_kind = client.post("/jobs", json=tiny("distill", dataset["id"], alpha=0.0), headers={"Idempotency-Key": "k1"})
+    assert other_kind.status_code == 422 and "kind" in other_kind.json()["detail"][0]["msg"]
+    replay = client.post("/jobs", json=dict(reversed(list(body.items()))), headers={"Idempotency-Key": "k1"})
+    assert replay.status_code == 200 and replay.json()["id"] == first.json()["id"]
+    assert client.get("/jobs").json()["count"] == 1
+
+
 def test_job_is_stored_with_its_ml_config(client: TestClient, dataset: dict[str, Any]) -> None:
     job = client.post("/jobs", json=tiny("pretrain", dataset["id"], lr=0.05, name="t")).json()
     assert job["config"]["optim"]["lr"] == 0.05 and job["config"]["model"]["width"] == 0.125
