@@ -14,7 +14,7 @@ from api.predict_pool import PoolBusy, PredictPool
 from api.predictors import PredictorCache
 from api.routes.models import resolve_model
 from api.schemas import PredictionPublic
-from api.upload import ACCEPTED, UploadError, receive_upload, sniff_container
+from api.upload import ACCEPTED, UploadError, UploadGate, receive_upload, sniff_container
 
 router = APIRouter(tags=["predict"])
 
@@ -43,9 +43,11 @@ def _int_field(raw: str | None, name: str, default: int | None) -> int | None:
 
 @router.post("/predict", response_model=PredictionPublic, operation_id="predict-create",
              openapi_extra={"requestBody": {"required": True, "content": _FORM}},
-             responses={404: {"description": "unknown model"}, 413: {"description": "upload over MAX_UPLOAD_MB"},
+             responses={404: {"description": "unknown model"},
+                        408: {"description": "the body stalled for REQUEST_BODY_TIMEOUT_S"},
+                        413: {"description": "upload over MAX_UPLOAD_MB, or too many form fields"},
                         415: {"description": "not a video container"}, 422: {"description": "undecodable video"},
-                        503: {"description": "every prediction slot is taken (Retry-After)"},
+                        503: {"description": "every prediction or upload slot is taken (Retry-After)"},
                         504: {"description": "decoding took longer than PREDICT_TIMEOUT_S"}})
 async def predict(request: Request, session: SessionDep, settings: SettingsDep, _: TokenDep,
                   model: Annotated[int | None, Query(description="model id; default the best")] = None,
@@ -53,10 +55,13 @@ async def predict(request: Request, session: SessionDep, settings: SettingsDep, 
                   thumbnails: Annotated[bool | None, Query(description="return each clip's middle frame as PNG")] = None,
                   ) -> PredictionPublic:
     """Multipart ``file`` (+ optional ``model``, ``top_k`` as form or query fields)."""
+    gate: UploadGate = request.app.state.upload_gate
     try:
-        upload = await receive_upload(request, dest_dir=settings.var_dir / "uploads", max_bytes=settings.max_upload_bytes)
+        with gate.slot():  # beyond MAX_CONCURRENT_UPLOADS: 503 before reading the body
+            upload = await receive_upload(request, dest_dir=settings.var_dir / "uploads",
+                                          max_bytes=settings.max_upload_bytes)
     except UploadError as exc:
-        raise HTTPException(exc.status_code, detail=exc.detail) from exc
+        raise HTTPException(exc.status_code, detail=exc.detail, headers=exc.headers) from exc
     try:
         model_id = model if model is not None else _int_field(upload.fields.get("model"), "model", None)
         k = top_k if top_k is not None else _int_field(upload.fields.get("top_k"), "top_k", 5)
