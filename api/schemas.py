@@ -54,6 +54,8 @@ class DatasetPublic(BaseModel):
     synthetic: bool
     classes: list[str]
     counts: dict[str, Any]
+    frames: dict[str, dict[str, int]] | None = Field(
+        None, description="scanned frame counts per split (min, max, videos); null when registered without a scan")
     problems: list[dict[str, Any]]
     fingerprint: str | None
     created_at: datetime

@@ -26,6 +26,8 @@ class Dataset(Base):
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     classes: Mapped[list[str]] = mapped_column(JSON, default=list)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # scanned frame counts per split: {"train": {"min", "max", "videos"}, "test": {...}}; None if not scanned
+    frames: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

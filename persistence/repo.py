@@ -27,9 +27,10 @@ _Row = TypeVar("_Row", Dataset, Experiment)
 
 def create_dataset(session: Session, *, name: str, path: str, split: int = 1, subset: float = 1.0,
                    synthetic: bool = False, classes: Sequence[str] = (), counts: dict[str, Any] | None = None,
-                   problems: Sequence[dict[str, Any]] = (), fingerprint: str | None = None) -> Dataset:
+                   problems: Sequence[dict[str, Any]] = (), fingerprint: str | None = None,
+                   frames: dict[str, Any] | None = None) -> Dataset:
     row = Dataset(name=name, path=path, split=split, subset=subset, synthetic=synthetic, classes=list(classes),
-                  counts=dict(counts or {}), problems=list(problems), fingerprint=fingerprint)
+                  counts=dict(counts or {}), problems=list(problems), fingerprint=fingerprint, frames=frames)
     session.add(row)
     session.flush()
     return row

@@ -52,7 +52,18 @@ def index_folder(root: Path, *, split: int, subset: float, scan: bool, min_frame
         index = scan_index(index, min_frames=min_frames, workers=2)
     counts = index.counts()
     return {"classes": [str(c) for c in index.classes], "counts": _jsonable(counts),
+            "frames": _frame_summary(index) if scan else None,
             "problems": [_problem(p) for p in index.problems], "fingerprint": str(index.fingerprint())[:64]}
+
+
+def _frame_summary(index: Any) -> dict[str, dict[str, int]]:
+    """Per split, the usable videos' frame counts (min, max, videos): what a job's clip needs are checked against."""
+    out: dict[str, dict[str, int]] = {}
+    for split, items in (("train", index.train), ("test", index.test)):
+        counts = [int(index.frames[item.rel]) for item in items if item.rel in index.frames]
+        out[split] = {"min": min(counts), "max": max(counts), "videos": len(counts)} if counts else \
+            {"min": 0, "max": 0, "videos": 0}
+    return out
 
 
 def register(session: Session, *, path: Path, name: str, split: int, subset: float, scan: bool, min_frames: int,

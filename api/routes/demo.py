@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,7 +14,9 @@ from api.present import job_public
 from api.routes.datasets import create_synthetic
 from api.routes.jobs import enqueue_or_fail
 from api.schemas import DatasetPublic, DemoPublic, JobCreate, SyntheticDatasetCreate
-from api.submit import create_job
+from api.jobspec import build_config
+from api.submit import create_job, field_error
+from ml.data.clip_needs import config_frames_needed
 from persistence.models import Dataset, Job
 from persistence.settings import Settings
 
@@ -42,7 +46,20 @@ def demo_requests(body: DemoCreate, dataset_id: int) -> list[JobCreate]:
     ]
 
 
+def check_demo_frames(body: DemoCreate) -> None:
+    """422 naming ``frames`` when the demo's videos would be too short for its own jobs (every job would fail)."""
+    need = 0
+    for request in demo_requests(body, dataset_id=0):
+        parent = None if request.kind == "pretrain" else Path("parent.pt")  # only its name; nothing is read
+        config = build_config(request, data_root=Path("."), split=1, subset=1.0, parent_checkpoint=parent)
+        need = max(need, config_frames_needed(config) or 0)
+    if body.frames < need:
+        raise field_error("frames", f"the demo's teacher and student train on PCL tuples of {need} frames; "
+                                    f"frames={body.frames} videos are too short, use frames >= {need}")
+
+
 def create_demo(session: Session, settings: Settings, body: DemoCreate) -> tuple[Dataset, list[Job]]:
+    check_demo_frames(body)
     dataset = create_synthetic(session, settings, SyntheticDatasetCreate(
         name="demo", classes=body.classes, videos_per_class=body.videos_per_class, frames=body.frames))
     jobs: list[Job] = []

@@ -20,6 +20,7 @@ from torch.utils.data import ConcatDataset
 
 from ml.config import AnyConfig, ClipSpec, DataConfig, FinetuneConfig, ModelConfig, PretrainConfig, RetrieveConfig, config_hash, training_hash
 from ml.data import ClipDataset, DatasetIndex, MultiClipDataset, PCLTupleDataset, index_dataset, scan_index
+from ml.data.clip_needs import frames_needed
 from ml.data.frame_cache import DecodedVideoCache
 from ml.data.loader import make_loader
 from ml.engine.callbacks import Callback
@@ -213,7 +214,7 @@ def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, sho
                                                              modality=source.get("modality", "res"))})
         backbone_state = {k.removeprefix("backbone."): v for k, v in source["task"]["net"].items() if k.startswith("backbone.")}
         source_meta = {"source_kind": source["kind"], "source_results": source.get("results", {})}
-    index = prepare_index(cfg.data, min_frames=cfg.clip.frames, callback=callback)
+    index = prepare_index(cfg.data, min_frames=frames_needed(cfg.clip), callback=callback)
     train_items, val_items = _split_validation(index.train, cfg.val_videos, cfg.runtime.seed)
     cache = _frame_cache(cfg.data)
     train_set = ClipDataset(train_items, index.frame_counts(train_items), cfg.clip, cfg.augment, seed=cfg.runtime.seed, train=True,
@@ -276,7 +277,7 @@ def _run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt:
         model_cfg = cfg.model or ModelConfig()
         clip = cfg.clip or ClipSpec()
         backbone = build_backbone(model_cfg.backbone, width=model_cfg.width)
-    index = prepare_index(cfg.data, min_frames=clip.frames, callback=callback)
+    index = prepare_index(cfg.data, min_frames=frames_needed(clip), callback=callback)
     videos = eval_loader(_retrieval_videos(index, clip, cfg.eval.retrieval_clips, _frame_cache(cfg.data)), workers=cfg.data.workers, rt=rt)
     started = time.perf_counter()
     scores: dict[str, Any] = retrieval_eval(backbone.to(rt.device), videos, gallery_size=len(index.train), rt=rt,

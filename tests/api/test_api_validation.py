@@ -111,6 +111,34 @@ def test_idempotency_key_reused_with_a_different_body_is_422(client: TestClient,
     assert client.get("/jobs").json()["count"] == 1
 
 
+def test_clip_needs_are_checked_against_the_datasets_frames(client: TestClient, dataset: dict[str, Any]) -> None:
+    """A 40-frame set: a job whose samples need more frames than its longest training video is refused at
+    submission (422 naming the field, the need and what the data has) instead of failing on the worker; the
+    same for POST /experiments (nothing written), its plan, and a demo whose own jobs could not run."""
+    assert dataset["frames"]["train"]["max"] == 40 and dataset["frames"]["train"]["videos"] > 0
+    ds = dataset["id"]
+    r = client.post("/jobs", json={**tiny("pretrain", ds), "clip": "default"})  # 16x3 + 8x2 = 64 frames
+    assert r.status_code == 422, r.text
+    assert _loc(r) == ["body", "clip"] and "needs 64 frames per video" in r.text and "has 40" in r.text
+    r = client.post("/jobs", json=tiny("pretrain", ds, frames=12))  # 12x3 + 8x2 = 52
+    assert r.status_code == 422 and _loc(r) == ["body", "frames"] and "needs 52 frames" in r.text
+    r = client.post("/jobs", json=tiny("pretrain", ds, overrides={"pretext.interval": 20}))  # 8x3 + 20x2 = 64
+    assert r.status_code == 422 and _loc(r) == ["body", "overrides.pretext.interval"] and "needs 64" in r.text
+    assert client.get("/jobs").json()["count"] == 0
+    assert client.post("/jobs", json=tiny("pretrain", ds)).status_code == 201  # 8x3 + 8x2 = 40 fits
+    grid = {"dataset_id": ds, "grid": "pair", "clip": "tiny", "frames": 16, "epochs": 1, "seeds": [0]}
+    plan = client.post("/experiments/plan", json=grid)
+    assert plan.status_code == 422 and _loc(plan) == ["body", "frames"] and "needs 64 frames" in plan.text
+    exp = client.post("/experiments", json=grid)
+    assert exp.status_code == 422 and _loc(exp) == ["body", "frames"]
+    assert client.get("/experiments").json()["count"] == 0 and client.get("/jobs").json()["count"] == 1
+    assert client.post("/experiments/plan", json={**grid, "frames": 8}).status_code == 200
+    datasets = client.get("/datasets").json()["count"]
+    demo = client.post("/demo", json={"frames": 32})
+    assert demo.status_code == 422 and _loc(demo) == ["body", "frames"] and "frames >= 40" in demo.text
+    assert client.get("/datasets").json()["count"] == datasets  # refused before anything was rendered
+
+
 def test_job_is_stored_with_its_ml_config(client: TestClient, dataset: dict[str, Any]) -> None:
     job = client.post("/jobs", json=tiny("pretrain", dataset["id"], lr=0.05, name="t")).json()
     assert job["config"]["optim"]["lr"] == 0.05 and job["config"]["model"]["width"] == 0.125
