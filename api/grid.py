@@ -94,7 +94,7 @@ def check_grid_clip_needs(session: Session, body: ExperimentCreate, runs: list[G
     if dataset is None or not runs:
         return
     request = pretrain_request(body, runs[0], name="plan", teacher=None)
-    check_clip_needs(dataset, request, job_config(dataset, request, parent_checkpoint=None))
+    check_clip_needs(session, dataset, request, job_config(dataset, request, parent_checkpoint=None))
 
 
 def plan_counts(session: Session, body: ExperimentCreate) -> ExperimentPlan:

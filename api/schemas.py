@@ -59,6 +59,9 @@ class DatasetPublic(BaseModel):
     problems: list[dict[str, Any]]
     fingerprint: str | None
     created_at: datetime
+    job_id: int | None = Field(None, description="the job generating this dataset (POST /datasets/synthetic)")
+    status: Literal["ready", "pending", "failed"] = Field(
+        "ready", description="pending while its job renders it; failed if that job failed or was cancelled")
 
 
 # ------------------------------------------------------------------ jobs
@@ -201,7 +204,13 @@ class JobPublic(BaseModel):
 
 class DemoPublic(BaseModel):
     dataset: DatasetPublic
-    jobs: list[JobPublic]
+    synthesize: JobPublic = Field(description="the job rendering the dataset; the teacher waits on it")
+    jobs: list[JobPublic] = Field(description="teacher, student, fine-tune (each waits on the one before)")
+
+
+class SyntheticDatasetAccepted(BaseModel):
+    dataset: DatasetPublic = Field(description="registered now, pending until the job completes")
+    job: JobPublic = Field(description="the worker job rendering and scanning it (progress, cancel)")
 
 
 # ------------------------------------------------------------------ experiments

@@ -90,15 +90,25 @@ def _clip_field(body: JobCreate) -> str:
     return "clip"
 
 
-def check_clip_needs(dataset: Dataset, body: JobCreate, config: Any) -> None:
+def longest_training_video(session: Session, dataset: Dataset) -> int | None:
+    """Frames of the dataset's longest usable training video: from its scan, or, while a synthesize job is still
+    rendering it, the frames that job renders; None when unknown (registered without a scan)."""
+    train = (dataset.frames or {}).get("train")
+    if train:
+        return int(train.get("max", 0))
+    if dataset.job_id is not None:
+        maker = repo.get_job(session, dataset.job_id)
+        frames = (maker.config or {}).get("frames") if maker is not None else None
+        return int(frames) if isinstance(frames, int) else None
+    return None
+
+
+def check_clip_needs(session: Session, dataset: Dataset, body: JobCreate, config: Any) -> None:
     """422 when no training video of ``dataset`` is long enough for one sample of ``config`` (the run would
     drop every video and fail); unknown when the dataset was registered without a scan."""
     need = config_frames_needed(config)
-    train = (dataset.frames or {}).get("train")
-    if need is None or not train:
-        return
-    longest = int(train.get("max", 0))
-    if need <= longest:
+    longest = longest_training_video(session, dataset)
+    if need is None or longest is None or need <= longest:
         return
     what = "a PCL tuple (clip frames x tuple_len + interval x (tuple_len - 1))" if body.kind in ("pretrain", "distill") \
         else "one clip"
@@ -125,6 +135,20 @@ def check_replay(existing: Job, body: JobCreate, *, idempotency_key: str) -> Non
                    "new key for a new job"}])
 
 
+def _dataset_maker(session: Session, dataset: Dataset) -> Job | None:
+    """The unfinished job still generating ``dataset`` (a job on it waits for that one); None once it is ready."""
+    if dataset.job_id is None:
+        return None
+    maker = repo.get_job(session, dataset.job_id)
+    if maker is None or maker.status == JobStatus.COMPLETED:
+        return None
+    if maker.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise field_error("dataset_id", f"dataset {dataset.id} was never generated: job {maker.id} that renders it "
+                                        f"is {maker.status.value}; resume it (POST /jobs/{maker.id}/resume) or "
+                                        "generate a new set")
+    return maker
+
+
 def job_config(dataset: Dataset, body: JobCreate, *, parent_checkpoint: Path | None) -> Any:
     """The ml config ``body`` becomes on ``dataset``; 422 naming the request field when it cannot."""
     try:
@@ -143,6 +167,8 @@ def create_job(session: Session, body: JobCreate, *, settings: Settings, idempot
     if dataset is None:
         raise field_error("dataset_id", f"dataset {body.dataset_id} does not exist; POST /datasets registers one")
     after = _dependency(session, body, after)
+    if after is None:
+        after = _dataset_maker(session, dataset)
     parent, _ = _parent(session, body, after=after)
     body = _inherit(body, parent)
     checkpoint = None
@@ -150,7 +176,7 @@ def create_job(session: Session, body: JobCreate, *, settings: Settings, idempot
         checkpoint = Path(parent.checkpoint_path) if parent.checkpoint_path else settings.job_dir(parent.id) / \
             "checkpoint.pt"
     config = job_config(dataset, body, parent_checkpoint=checkpoint)
-    check_clip_needs(dataset, body, config)
+    check_clip_needs(session, dataset, body, config)
     job = repo.create_job(session, kind=body.kind, name=body.name, request=body.model_dump(mode="json",
                           exclude_none=True), config=config.model_dump(mode="json"), config_hash=hash_config(config),
                           dataset_id=dataset.id, parent_id=parent.id if parent else None,

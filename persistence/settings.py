@@ -45,6 +45,10 @@ class Settings(BaseSettings):
                                           "beyond it 408 and the connection is closed")
     max_concurrent_uploads: int = Field(8, ge=1, description="uploads received at once; beyond it /predict "
                                         "answers 503 with Retry-After before reading the body")
+    synthetic_max_megapixels: float = Field(1000.0, gt=0, description="POST /datasets/synthetic: largest "
+                                            "classes x videos_per_class x frames x width x height, in megapixels")
+    synthetic_disk_budget_mb: float = Field(2048.0, gt=0, description="disk all synthetic datasets may take under "
+                                            "the first data root (estimated before a request is accepted)")
     heartbeat_s: float = Field(10.0, gt=0, description="worker and job heartbeat period")
     stale_after_s: float = Field(60.0, gt=0, description="a running job whose heartbeat is older is reclaimed")
     max_attempts: int = Field(3, ge=1, description="starts of a job before a lost worker or transient error fails it")

@@ -48,9 +48,10 @@ class Outcome:
 
 def config_class(kind: str) -> Any:
     from ml.config import FinetuneConfig, PretrainConfig, RetrieveConfig
+    from ml.synthetic_spec import SYNTHESIZE, SynthesizeConfig
 
     return {"pretrain": PretrainConfig, "distill": PretrainConfig, "finetune": FinetuneConfig,
-            "evaluate": RetrieveConfig}[kind]
+            "evaluate": RetrieveConfig, SYNTHESIZE: SynthesizeConfig}[kind]
 
 
 def build_ml_config(job: Job, parent: Job | None) -> Any:
@@ -143,6 +144,7 @@ def _run_claimed(job_id: int, *, out_dir: Path, rt: WorkerRuntime, enqueue: Enqu
         with transaction(rt.sessions) as session:
             repo.transition(session, job_id, to=JobStatus.COMPLETED, expected=[JobStatus.RUNNING], results=results,
                             checkpoint_path=checkpoint_path, progress=1.0, error=None, cancel_requested=False)
+            repo.complete_dataset_of_job(session, job_id, results)  # a "synthesize" job's dataset becomes ready
             released = repo.release_successors(session, job_id)
         log.info("job %d completed after %s epochs", job_id, result.epochs_completed)
         for successor in released:

@@ -13,14 +13,12 @@ from api.main import create_app
 from persistence import repo
 from persistence.base import utcnow
 from persistence.session import make_engine, make_sessionmaker
-from service_helpers import first_video, make_settings, tiny
+from service_helpers import first_video, make_settings, render_dataset, tiny
 
 
 @pytest.fixture
 def dataset(client: TestClient) -> dict[str, Any]:
-    r = client.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return render_dataset(client)
 
 
 def _loc(r: Any) -> list[Any]:
@@ -254,7 +252,7 @@ def test_tokens_required_when_auth_on(tmp_path: Path) -> None:
         assert c.post("/jobs", json=tiny("pretrain", 1), headers={"Authorization": "Bearer nope"}).status_code == 401
         ok = c.post("/datasets/synthetic", json={"classes": 2, "videos_per_class": 2},
                     headers={"Authorization": f"Bearer {token}"})
-        assert ok.status_code == 201
+        assert ok.status_code == 202
         assert c.get("/jobs").status_code == 200 and c.get("/health").json()["auth_required"] is True
 
 

@@ -1,4 +1,5 @@
-"""datasets.frames: the scanned frame counts per split (min, max, videos), checked against a job's clip needs
+"""datasets.frames (scanned frame counts per split, checked against a job's clip needs) and datasets.job_id
+(the "synthesize" job that renders a synthetic dataset on a worker; the dataset is pending until it completes)
 
 Revision ID: 0008
 Revises: 0005
@@ -21,8 +22,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("datasets") as batch:
         batch.add_column(sa.Column("frames", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("job_id", sa.Integer(), nullable=True))
+        batch.create_index(op.f("ix_datasets_job_id"), ["job_id"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("datasets") as batch:
+        batch.drop_index(op.f("ix_datasets_job_id"))
+        batch.drop_column("job_id")
         batch.drop_column("frames")
