@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -11,6 +11,7 @@ from ml.config import BackboneName  # pydantic only; ml.config does not import t
 
 T = TypeVar("T")
 JobKind = Literal["pretrain", "distill", "finetune", "evaluate"]
+JOB_KINDS: tuple[str, ...] = get_args(JobKind)  # what POST /jobs accepts (a "synthesize" job comes from /datasets)
 JobStatusName = Literal["waiting", "queued", "running", "completed", "failed", "cancelled"]
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -418,10 +419,15 @@ def synthesize(config: SynthesizeConfig, *, on_progress: Callable[[int, int], No
     from ml.config import DataConfig
     from ml.data import index_dataset, scan_index
 
-    summary = generate_dataset(config.root, classes=config.classes, videos_per_class=config.videos_per_class,
-                               frames=config.frames, width=config.width, height=config.height, fps=config.fps,
-                               seed=config.seed, progress=on_progress, should_stop=should_stop)
-    if summary is None:
+    try:
+        summary = generate_dataset(config.root, classes=config.classes, videos_per_class=config.videos_per_class,
+                                   frames=config.frames, width=config.width, height=config.height, fps=config.fps,
+                                   seed=config.seed, progress=on_progress, should_stop=should_stop)
+    except BaseException:
+        shutil.rmtree(config.root, ignore_errors=True)  # a retry renders from scratch; no half set left on disk
+        raise
+    if summary is None:  # stopped (cancel or worker shutdown): a resumed job renders again from scratch
+        shutil.rmtree(config.root, ignore_errors=True)
         return None
     index = scan_index(index_dataset(DataConfig(root=config.root, split=1, subset=1.0)),
                        min_frames=config.min_frames, workers=2)

@@ -12,7 +12,7 @@ from api.defaults import job_defaults
 from api.deps import EnqueuerDep, SessionDep, SettingsDep, TokenDep
 from api.enqueue import Enqueuer
 from api.present import job_public
-from api.schemas import JobCreate, JobDefaults, JobKind, JobPublic, JobStatusName, Page
+from api.schemas import JOB_KINDS, JobCreate, JobDefaults, JobKind, JobPublic, JobStatusName, Page
 from api.submit import check_replay, create_job
 from persistence import repo
 from persistence.models import Job
@@ -127,6 +127,9 @@ def retry(job_id: int, session: SessionDep, settings: SettingsDep, enqueuer: Enq
     if not old.status.is_terminal:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             detail=f"job {job_id} is {old.status.value}; cancel it first or wait for it to end")
+    if old.kind not in JOB_KINDS:  # a synthesize job re-renders with resume; it has no JobCreate to repeat
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail=f"job {job_id} is a {old.kind} job; POST /jobs/{job_id}/resume runs it again")
     body = JobCreate.model_validate(old.request)
     job = create_job(session, body, settings=settings)
     job.retry_of = old.id

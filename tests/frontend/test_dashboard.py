@@ -36,6 +36,10 @@ def test_generate_synthetic_dataset(page: Any, server: Any, shots: Any) -> None:
     page.wait_for_url("**/#/datasets/*")
     detail = page.locator(".dataset-detail")
     detail.get_by_role("heading", name="browser_set").wait_for()
+    # a worker renders it (a "synthesize" job, linked from the page); the page follows it until it is ready
+    assert detail.locator("[data-testid=dataset-job] a").get_attribute("href").startswith("#/jobs/")
+    page.locator(".dataset-detail[data-status=ready]").wait_for(timeout=120_000)
+    assert "completed" in detail.locator("[data-testid=dataset-job]").inner_text()
     assert detail.locator("tbody tr").count() == 3  # one row per class, with train/test counts
     shots(page, "02-datasets")
 
