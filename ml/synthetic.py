@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import av
 import numpy as np
@@ -410,7 +410,7 @@ def generate_dataset(
 
 
 def synthesize(config: SynthesizeConfig, *, on_progress: Callable[[int, int], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> dict[str, object] | None:
+               should_stop: Callable[[], bool] | None = None) -> dict[str, Any] | None:
     """The worker's "synthesize" job: render ``config`` (from scratch: deterministic per seed, so a resumed job
     simply renders again), then index and scan it. Returns the dataset's JSON-ready description (classes, counts,
     frames per split, problems, fingerprint, bytes), or None when stopped."""

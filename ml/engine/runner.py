@@ -305,7 +305,7 @@ def _run_synthesize(cfg: SynthesizeConfig, *, callback: Callback,
     results = synthesize(cfg, on_progress=progress, should_stop=should_stop)
     if results is None:
         return RunResult("stopped", 0, {}, None)
-    callback.on_epoch(epoch=1, metrics={"videos": float(cfg.videos), "bytes": float(results["bytes"])})  # type: ignore[arg-type]
+    callback.on_epoch(epoch=1, metrics={"videos": float(cfg.videos), "bytes": float(results["bytes"])})
     callback.on_log(f"synthetic dataset: {cfg.videos} videos, {results['bytes']} bytes at {cfg.root}")
     return RunResult("completed", 1, {"kind": "synthesize", "status": "completed", **results}, None)
 
