@@ -93,8 +93,12 @@ def check_grid_clip_needs(session: Session, body: ExperimentCreate, runs: list[G
     dataset = repo.get_dataset(session, body.dataset_id)
     if dataset is None or not runs:
         return
-    request = pretrain_request(body, runs[0], name="plan", teacher=None)
-    check_clip_needs(session, dataset, request, job_config(dataset, request, parent_checkpoint=None))
+    try:
+        request = pretrain_request(body, runs[0], name="plan", teacher=None)
+        config = job_config(dataset, request, parent_checkpoint=None)
+    except HTTPException:
+        return  # another field is invalid: POST /experiments names it; the plan still counts the jobs
+    check_clip_needs(session, dataset, request, config)
 
 
 def plan_counts(session: Session, body: ExperimentCreate) -> ExperimentPlan:
