@@ -117,7 +117,9 @@ def test_student_page_shows_teacher_reference(page: Any, demo: dict[str, Any], s
     # the teacher's curves are drawn as references beside the student's
     names = page.evaluate("() => document.getElementById('chart-loss').data.map(t => t.name)")
     assert any(n.startswith("teacher ·") for n in names), names
-    page.get_by_role("link", name=f"#{teacher['id']}", exact=True).first.wait_for()
+    # the lineage links the teacher (the link text is its label, "#<id> pretrain · r3d ..."); an exact "#<id>"
+    # match only ever hit the "Dataset #<id>" link when the ids happened to coincide
+    page.locator(f".lineage a[href='#/jobs/{teacher['id']}']").first.wait_for()
     shots(page, "08-job-student")
 
     page.goto(f"/#/jobs/{teacher['id']}")
