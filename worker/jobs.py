@@ -78,7 +78,10 @@ def build_ml_config(job: Job, parent: Job | None, *, dataset_root: str | None) -
             node.pop(leaf, None)
     if dataset_root is None:
         raise JobConfigError(f"job {job.id}: its dataset {job.dataset_id} no longer exists")
-    data.setdefault("data", {})["root"] = dataset_root
+    if "data" in cls.model_fields:  # training/evaluation kinds read the dataset
+        data.setdefault("data", {})["root"] = dataset_root
+    else:  # synthesize writes the dataset's folder
+        data["root"] = dataset_root
     if parent is not None and job.kind in PARENT_FIELD:
         ckpt = parent.checkpoint_path
         if parent.status != JobStatus.COMPLETED or not ckpt or not Path(ckpt).is_file():

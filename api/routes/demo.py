@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import EnqueuerDep, SessionDep, SettingsDep, SubmitAccess
 from api.present import dataset_public, job_public
+from api.responses import errors
 from api.routes.datasets import create_synthetic
 from api.routes.jobs import enqueue_or_fail
 from api.schemas import DemoPublic, JobCreate, SyntheticDatasetCreate
@@ -49,7 +50,7 @@ def demo_requests(body: DemoCreate, dataset_id: int) -> list[JobCreate]:
 def check_demo_frames(body: DemoCreate) -> None:
     """422 naming ``frames`` when the demo's videos would be too short for its own jobs (every job would fail)."""
     need = 0
-    for request in demo_requests(body, dataset_id=0):
+    for request in demo_requests(body, dataset_id=1):  # a placeholder id: only the configs are built
         parent = None if request.kind == "pretrain" else Path("parent.pt")  # only its name; nothing is read
         config = build_config(request, data_root=Path("."), split=1, subset=1.0, parent_checkpoint=parent)
         need = max(need, config_frames_needed(config) or 0)
