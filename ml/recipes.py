@@ -39,6 +39,7 @@ from pydantic import BaseModel, ValidationError
 
 from ml import kinds as kind_registry
 from ml.config import apply_overrides, path_fields
+from ml.grid import ROLES
 
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
 RECIPE_KEYS = frozenset({"base", "description", "config", "kinds", "grid"})
@@ -74,7 +75,7 @@ def _path_of(name: str, root: Path) -> Path:
     if root.resolve() not in path.parents:
         raise RecipeError(f"recipe {name!r} is outside {root}")
     if not path.is_file():
-        known = ", ".join(r.name for r in list_recipes(root)) or "none"
+        known = ", ".join(recipe_names(root)) or "none"
         raise RecipeError(f"unknown recipe {name!r} (no {path.relative_to(root.resolve())} in configs/); recipes: {known}")
     return path
 
@@ -185,13 +186,16 @@ def kinds_of(recipe: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(k.name for k in kind_registry.KINDS.values() if k.cli or own & set(k.sections()))
 
 
+def recipe_names(root: Path = CONFIGS_DIR) -> list[str]:
+    """Names of the recipes under ``root`` (files whose name starts with ``_`` are bases only, not listed)."""
+    return [path.relative_to(root).with_suffix("").as_posix() for path in sorted(root.rglob(f"*{SUFFIX}"))
+            if not path.name.startswith("_")]
+
+
 def list_recipes(root: Path = CONFIGS_DIR) -> list[RecipeInfo]:
-    """Every recipe under ``root`` (files whose name starts with ``_`` are bases only, not listed)."""
+    """Every recipe under ``root`` with its description and the kinds it resolves for."""
     out = []
-    for path in sorted(root.rglob(f"*{SUFFIX}")):
-        if path.name.startswith("_"):
-            continue
-        name = path.relative_to(root).with_suffix("").as_posix()
+    for name in recipe_names(root):
         recipe = load(name, root=root)
         out.append(RecipeInfo(name, str(recipe.get("description", "")), kinds_of(recipe), "grid" in recipe))
     return out
@@ -217,8 +221,8 @@ def merge_for_kind(recipe: Mapping[str, Any], kind: str, *, role: str | None = N
         data = deep_merge(data, sections.get(section) or {})
     if role is not None:
         roles = (recipe.get("grid") or {}).get("roles") or {}
-        if role not in roles and role not in ("student", "baseline"):
-            raise RecipeError(f"unknown role {role!r}; this recipe has roles {sorted(roles)}")
+        if role not in ROLES:
+            raise RecipeError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
         data = deep_merge(data, roles.get(role) or {})
     data.update({k: v for k, v in spec.defaults.items() if not isinstance(v, Mapping)})  # "kind" is the kind's
     return data
