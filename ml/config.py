@@ -14,7 +14,7 @@ import typing
 from pathlib import Path, PurePath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ml.catalog import BACKBONES, BackboneName  # noqa: F401  (re-exported: accepted model.backbone names)
 from ml.kd_terms import KD_TERMS, LEGACY_TARGETS, legacy_target
@@ -133,14 +133,15 @@ class DistillConfig(StrictModel):
             data["terms"] = dict(LEGACY_TARGETS[target])
         return data
 
-    @model_validator(mode="after")
-    def _known_terms(self) -> "DistillConfig":
-        unknown = sorted(set(self.terms) - set(KD_TERMS))
+    @field_validator("terms")
+    @classmethod
+    def _known_terms(cls, terms: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(terms) - set(KD_TERMS))
         if unknown:
             raise ValueError(f"unknown KD term(s) {unknown}; terms: {', '.join(KD_TERMS)}")
-        if any(w < 0 for w in self.terms.values()) or not any(w > 0 for w in self.terms.values()):
+        if any(w < 0 for w in terms.values()) or not any(w > 0 for w in terms.values()):
             raise ValueError("distill.terms needs at least one positive weight and no negative one")
-        return self
+        return {name: w for name, w in terms.items() if w > 0}  # weight 0 switches an inherited term off
 
 
 class OptimConfig(StrictModel):
