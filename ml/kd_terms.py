@@ -31,6 +31,9 @@ _ENTRIES = (
            "ml.losses.distill:pretext_term"),
     KDTerm("contrastive", "KL between the in-batch contrastive distributions (clip 0 vs clip 2 of every video)",
            "ml.losses.distill:contrastive_term"),
+    KDTerm("feature_similarity", "MSE between the cosine-similarity matrices of pooled backbone features over the "
+           "batch's clips (similarity-preserving KD, Tung & Mori 2019; any student/teacher widths)",
+           "ml.losses.distill:feature_similarity_term"),
 )
 
 KD_TERMS: dict[str, KDTerm] = {t.name: t for t in _ENTRIES}

@@ -60,3 +60,16 @@ def contrastive_term(student: PCLOutputs, teacher: PCLOutputs, cfg: PretrainConf
     t = (teacher.embeddings[:, 0].float(), teacher.embeddings[:, 1].float())
     return contrastive_kd_loss(s, t, temperature=kd.temperature, nce_temperature=cfg.contrast.temperature,
                                t_squared=kd.t_squared)
+
+
+def _at_least_float32(x: Tensor) -> Tensor:
+    return x if x.dtype == torch.float64 else x.float()
+
+
+def feature_similarity_term(student: PCLOutputs, teacher: PCLOutputs, cfg: PretrainConfig) -> Tensor:
+    """Similarity-preserving KD (after Tung & Mori, 2019) on the pooled backbone features of every clip: the mean
+    squared difference between the student's and the teacher's (B*n)x(B*n) cosine-similarity matrices. It compares
+    relations between clips, not features, so student and teacher may have different widths."""
+    s = F.normalize(_at_least_float32(student.features.flatten(0, 1)), dim=1)
+    t = F.normalize(_at_least_float32(teacher.features.detach().flatten(0, 1)), dim=1)
+    return F.mse_loss(s @ s.t(), t @ t.t())
