@@ -5,7 +5,7 @@ Every kind a run, a job or a CLI sub-command can have is listed here once, with 
 - ``name``: the one spelling used by ml, the CLI, the API, the worker and the database;
 - ``config``: ``"module:Class"`` of its pydantic config (``spec.config_class()`` imports it);
 - ``runner``: ``"module:function"`` called as ``runner(config, out_dir=, callback=, should_stop=, resume=, rt=)``
-  by :func:`ml.engine.run` (the worker-only ``synthesize`` kind has its own signature and ``cli=False``);
+  by :func:`ml.engine.run` (without ``rt`` for a kind with ``uses_runtime=False``: the worker-only ``synthesize``);
 - ``needs``: the product a parent job must have produced (``None``: no parent); the accepted parent kinds
   are derived from it (:meth:`JobKind.parent_kinds`); ``parent_field`` is the dotted config key the
   parent's checkpoint goes to, ``parent_request`` the request field naming the parent job
@@ -59,6 +59,7 @@ class JobKind:
     recipe_sections: tuple[str, ...] = ()
     cli: bool = True  # a ``python -m ml <name>`` sub-command
     cli_parent_flag: str | None = None  # its option naming the parent checkpoint (``--teacher``), if any
+    uses_runtime: bool = True  # its config has data/runtime sections: run() seeds, picks the device, writes config.json
 
     def config_class(self) -> Any:
         return import_object(self.config)
@@ -89,7 +90,7 @@ _ENTRIES = (
             "ml.engine.runner:run_retrieve", frozenset({RESULTS}), needs=BACKBONE, parent_field="checkpoint",
             cli_parent_flag="checkpoint"),
     JobKind("synthesize", "render a synthetic action dataset (worker only)", "ml.synthetic_spec:SynthesizeConfig",
-            "ml.synthetic:synthesize", frozenset({DATASET}), cli=False),
+            "ml.engine.runner:run_synthesize", frozenset({DATASET}), cli=False, uses_runtime=False),
 )
 
 KINDS: dict[str, JobKind] = {k.name: k for k in _ENTRIES}

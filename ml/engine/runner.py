@@ -297,8 +297,8 @@ def run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt: 
     return RunResult("completed", 0, results, None)
 
 
-def _run_synthesize(cfg: SynthesizeConfig, *, callback: Callback,
-                    should_stop: Callable[[], bool] | None) -> RunResult:
+def run_synthesize(cfg: SynthesizeConfig, *, callback: Callback, should_stop: Callable[[], bool] | None,
+                   **_: Any) -> RunResult:
     """Render a synthetic dataset; progress is one step per video (one "epoch")."""
     from ml.synthetic import synthesize
 
@@ -322,12 +322,14 @@ def run(config: AnyConfig | SynthesizeConfig, *, out_dir: Path, callback: Callba
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     callback = callback or Callback()
-    if isinstance(config, SynthesizeConfig):
-        return _run_synthesize(config, callback=callback, should_stop=should_stop)
+    spec = kind_registry.get(config.kind)
+    runner = spec.runner_function()  # ml.kinds: one runner per kind
+    if not spec.uses_runtime:
+        return runner(config, out_dir=out_dir, callback=callback, should_stop=should_stop,  # type: ignore[no-any-return]
+                      resume=resume)
     (out_dir / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2))
-    rt = resolve_runtime(config.runtime, pin_memory=config.data.pin_memory)
-    seed_everything(config.runtime.seed, deterministic=config.runtime.deterministic)
-    runner = kind_registry.get(config.kind).runner_function()  # ml.kinds: one runner per kind
+    rt = resolve_runtime(config.runtime, pin_memory=config.data.pin_memory)  # type: ignore[union-attr]
+    seed_everything(config.runtime.seed, deterministic=config.runtime.deterministic)  # type: ignore[union-attr]
     with released_loaders():  # no DataLoader worker process outlives the run, however it ends
         return runner(config, out_dir=out_dir, callback=callback, should_stop=should_stop,  # type: ignore[no-any-return]
                       resume=resume, rt=rt)
