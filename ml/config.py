@@ -133,6 +133,11 @@ class DistillConfig(StrictModel):
             data["terms"] = dict(LEGACY_TARGETS[target])
         return data
 
+    @property
+    def target(self) -> str | None:
+        """Deprecated read-only view: the old ``target`` spelling of ``terms`` (None when it has none)."""
+        return legacy_target(self.terms)
+
     @field_validator("terms")
     @classmethod
     def _known_terms(cls, terms: dict[str, float]) -> dict[str, float]:
