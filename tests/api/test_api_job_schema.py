@@ -86,6 +86,23 @@ def test_recipes_are_listed_with_their_resolved_defaults(client: TestClient) -> 
     assert "root" not in tiny_recipe["defaults"]["pretrain"]["data"]  # no server path
 
 
+def test_an_experiment_on_a_grid_recipe_gives_each_role_its_budget(client: TestClient,
+                                                                    dataset: dict[str, Any]) -> None:
+    r = client.post("/experiments", json={"dataset_id": dataset["id"], "grid": "pair", "recipe": "grid/tiny",
+                                          "seeds": [0]})
+    assert r.status_code == 201, r.text
+    facts = recipes.load("grid/tiny")
+    assert r.json()["runs"], r.json()
+    configs = {job["name"].split(": ", 1)[1].split(" ")[0]: job["config"]
+               for job in client.get("/jobs", params={"limit": 20}).json()["data"]
+               if job["kind"] in ("pretrain", "distill")}
+    assert configs["teacher"]["optim"]["epochs"] == facts["grid"]["roles"]["teacher"]["optim"]["epochs"]
+    assert configs["student"]["optim"]["epochs"] == facts["kinds"]["pretrain"]["optim"]["epochs"]
+    assert configs["student"]["distill"]["terms"] == {"pretext": 1.0, "contrastive": 1.0}
+    tuned = client.get("/jobs", params={"kind": "finetune"}).json()["data"]
+    assert tuned and all(j["config"]["optim"]["epochs"] == facts["kinds"]["finetune"]["optim"]["epochs"] for j in tuned)
+
+
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"])
 def test_migration_renames_evaluate_jobs(db: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from sqlalchemy import text

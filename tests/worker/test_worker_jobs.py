@@ -393,14 +393,14 @@ def test_api_startup_resends_the_message_of_a_job_it_never_sent(client: TestClie
     from sqlalchemy import create_engine, inspect, text, update
 
     from api.main import create_app
-    from api.schemas import JobCreate
+    from api.schemas import parse_request
     from api.services.submission import create_job
     from persistence.base import utcnow
     from persistence.models import Job
 
     settings = rt.settings
     with client.app.state.sessions() as session:  # type: ignore[attr-defined]
-        job = create_job(session, JobCreate.model_validate(tiny("pretrain", dataset["id"])), settings=settings)
+        job = create_job(session, parse_request(tiny("pretrain", dataset["id"])), settings=settings)
         session.commit()
         session.execute(update(Job).where(Job.id == job.id)
                         .values(dispatched_at=utcnow() - timedelta(seconds=2 * settings.dispatch_grace_s)))
