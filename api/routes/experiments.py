@@ -12,10 +12,10 @@ from api.services.experiments import create_experiment, plan_counts
 from api.outage import RETRY_AFTER_S
 from api.present import experiment_public, summary
 from api.responses import errors
+from api.services.enqueue import send_queued
 from api.services.lookup import get_experiment_or_404
 from api.schemas import ExperimentCreate, ExperimentPlan, ExperimentPublic, ExperimentSummary, Id, Offset, Page
 from persistence import repo
-from persistence.status import JobStatus
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 log = logging.getLogger("api.experiments")
@@ -29,19 +29,7 @@ def create(body: ExperimentCreate, session: SessionDep, settings: SettingsDep, e
     completes; a fine-tune when each pretraining run completes."""
     exp, jobs = create_experiment(session, body, settings=settings)
     session.commit()
-    unsent: list[str] = []
-    for job in jobs:
-        if job.status != JobStatus.QUEUED:
-            continue
-        try:
-            enqueuer.send(job.id)
-        except Exception as exc:  # noqa: BLE001 - any broker error
-            log.error("enqueue of job %d failed: %s", job.id, exc)
-            repo.transition(session, job.id, to=JobStatus.FAILED, expected=[JobStatus.QUEUED],
-                            error=f"could not reach the broker ({type(exc).__name__}); POST /jobs/{job.id}/resume "
-                                  "when it is back")
-            repo.fail_successors(session, job.id, reason=repo.dependency_failed(job.id))
-            unsent.append(str(job.id))
+    unsent = send_queued(session, enqueuer, jobs)
     if unsent:
         session.commit()
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)},

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.outage import RETRY_AFTER_S
 from persistence import repo
+from persistence.models import Job
 from persistence.queueing import TASK_RUN_JOB, celery_config
 from persistence.settings import Settings
 from persistence.status import JobStatus
@@ -49,3 +50,22 @@ def enqueue_or_fail(session: Session, enqueuer: Enqueuer, job_id: int) -> None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)},
                             detail=f"job {job_id} saved but the broker is unreachable ({type(exc).__name__}); "
                                    f"POST /jobs/{job_id}/resume when it is back") from exc
+
+
+def send_queued(session: Session, enqueuer: Enqueuer, jobs: list[Job]) -> list[str]:
+    """Send the queued ones of ``jobs`` (a grid written in one transaction); a job whose message cannot be sent
+    fails with a resumable reason, and so do the jobs chained after it. Answers the ids not sent."""
+    unsent: list[str] = []
+    for job in jobs:
+        if job.status != JobStatus.QUEUED:
+            continue
+        try:
+            enqueuer.send(job.id)
+        except Exception as exc:  # noqa: BLE001 - any broker error
+            log.error("enqueue of job %d failed: %s", job.id, exc)
+            repo.transition(session, job.id, to=JobStatus.FAILED, expected=[JobStatus.QUEUED],
+                            error=f"could not reach the broker ({type(exc).__name__}); POST /jobs/{job.id}/resume "
+                                  "when it is back")
+            repo.fail_successors(session, job.id, reason=repo.dependency_failed(job.id))
+            unsent.append(str(job.id))
+    return unsent
