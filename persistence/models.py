@@ -53,7 +53,7 @@ class Job(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))  # teacher (distill) or source (finetune/retrieve)
     after_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)  # chained: start when it completes
     retry_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
-    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the JobCreate as submitted
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the job request as submitted (nested sections; api.schemas.job_request)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ml.config.* it became
     config_hash: Mapped[str] = mapped_column(String(32))
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)

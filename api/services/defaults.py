@@ -10,6 +10,7 @@ from api.schemas import JobDefaults
 from api.schemas.job_request import canonical_kind, legacy_names
 from api.services.jobspec import INHERITED, inherits, resolved_defaults
 from ml import recipes
+from ml.kd_terms import legacy_target
 from persistence.settings import Settings
 
 
@@ -35,6 +36,8 @@ def job_defaults(kind: str, *, settings: Settings, recipe: str | None = None) ->
     kind = canonical_kind(kind)
     config = resolved_defaults(kind, recipe)
     values: dict[str, Any] = {name: _get(config, dotted) for name, dotted in legacy_names(kind).items()}
+    if "distill_target" in values:  # the old name of the terms the default spells
+        values["distill_target"] = legacy_target(_get(config, "distill.terms") or {})
     clip = config.get("clip")
     values.update(clip="default" if clip else None, frames=(clip or {}).get("frames"), crop=(clip or {}).get("crop"),
                   max_attempts=settings.max_attempts)
