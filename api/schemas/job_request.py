@@ -83,10 +83,11 @@ def _constrained(info: Any) -> Any:
     return Annotated[(info.annotation, *metadata)] if metadata else info.annotation
 
 
-def _section(title: str, model: type[BaseModel], default: BaseModel | None, overlay: Mapping[str, Any],
-             skip: frozenset[str], prefix: str) -> type[BaseModel]:
-    """A request model for config section ``model``: its fields minus ``skip`` (dotted), defaults from ``default``
-    (the section's default in the kind's config) overlaid with the registry's kind defaults."""
+def _fields(title: str, model: type[BaseModel], default: Any, overlay: Mapping[str, Any], skip: frozenset[str],
+            prefix: str) -> dict[str, Any]:
+    """The request fields for config model ``model`` (a config class or one of its sections): its fields minus
+    ``skip`` (dotted), each section a request model of its own (``{title}{Section}``), defaults from ``default``
+    (the section's default in the kind's config) overlaid with the registry's kind defaults (``overlay``)."""
     fields: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         dotted = prefix + name
@@ -96,16 +97,17 @@ def _section(title: str, model: type[BaseModel], default: BaseModel | None, over
         if name in overlay and not isinstance(overlay[name], Mapping):
             value = overlay[name]
         sub = _nested_model(info.annotation)
-        if sub is not None:
-            section = _section(f"{title}{name.title().replace('_', '')}", sub, value, overlay.get(name) or {},
-                               skip, dotted + ".")
-            if value is None:  # e.g. retrieve's clip/model: None = the checkpoint's
-                fields[name] = (section | None, Field(None, description=info.description))
-            else:
-                fields[name] = (section, Field(default_factory=section, description=info.description))
-        else:
+        if sub is None:
             fields[name] = (_constrained(info), Field(value, description=info.description))
-    return create_model(title, __config__=ConfigDict(extra="forbid"), __doc__=model.__doc__, **fields)
+            continue
+        section_title = f"{title}{name.title().replace('_', '')}"
+        section = create_model(section_title, __config__=ConfigDict(extra="forbid"), __doc__=sub.__doc__,
+                               **_fields(section_title, sub, value, overlay.get(name) or {}, skip, dotted + "."))
+        if value is None:  # e.g. retrieve's clip/model: None = the checkpoint's
+            fields[name] = (section | None, Field(None, description=info.description))
+        else:  # a required section (data) is filled by the service: optional in the request too
+            fields[name] = (section, Field(default_factory=section, description=info.description))
+    return fields
 
 
 class JobRequest(BaseModel):
@@ -144,23 +146,8 @@ class JobRequest(BaseModel):
 
 def _request_model(spec: kind_registry.JobKind) -> type[JobRequest]:
     config = spec.config_class()
-    skip = path_fields(config) | SERVICE_OWNED
-    defaults = dict(spec.defaults)
     title = spec.name.title()
-    fields: dict[str, Any] = {}
-    for name, info in config.model_fields.items():
-        if name in skip:
-            continue
-        overlay = defaults.get(name)
-        sub = _nested_model(info.annotation)
-        default = info.get_default(call_default_factory=True)
-        if sub is not None:  # a required section (data) is filled by the service: optional in the request
-            section = _section(f"{title}{name.title()}", sub, default, overlay if isinstance(overlay, Mapping) else {},
-                               skip, name + ".")
-            fields[name] = ((section | None, Field(None, description=info.description)) if default is None
-                            else (section, Field(default_factory=section, description=info.description)))
-        else:
-            fields[name] = (_constrained(info), Field(default, description=info.description))
+    fields = _fields(title, config, None, spec.defaults, path_fields(config) | SERVICE_OWNED, "")
     kind_names = (spec.name, *(old for old, new in ALIASES.items() if new == spec.name))
     fields["kind"] = (Literal[kind_names], Field(description=spec.title + (  # type: ignore[valid-type]
         f" (deprecated alias: {', '.join(kind_names[1:])})" if len(kind_names) > 1 else "")))
