@@ -108,6 +108,7 @@ def _load_path(path: Path, root: Path, stack: tuple[Path, ...]) -> dict[str, Any
     unknown = set(data) - RECIPE_KEYS
     if unknown:
         raise RecipeError(f"{path}: unknown top-level key(s) {sorted(unknown)}; a recipe has {sorted(RECIPE_KEYS)}")
+    _check_sections(data, path)
     _check_no_paths(data, path)
     merged: dict[str, Any] = {}
     for name in _bases(data, str(path)):
@@ -154,6 +155,17 @@ def _all_path_keys() -> frozenset[str]:
         except ImportError:  # a kind whose module is not installed cannot be resolved either
             continue
     return frozenset(keys)
+
+
+def _check_sections(data: Mapping[str, Any], where: Path) -> None:
+    """Section names are checked, not skipped: a misspelt kind or role would otherwise be silently unused."""
+    sections = {section for k in kind_registry.KINDS.values() for section in k.sections()}
+    unknown = set(data.get("kinds") or {}) - sections
+    if unknown:
+        raise RecipeError(f"{where}: kinds.{sorted(unknown)[0]} is not a job kind; kinds: {', '.join(sorted(sections))}")
+    roles = set(((data.get("grid") or {}).get("roles") or {}))
+    if roles - set(ROLES):
+        raise RecipeError(f"{where}: grid.roles.{sorted(roles - set(ROLES))[0]} is not a role; roles: {', '.join(ROLES)}")
 
 
 def _check_no_paths(data: Mapping[str, Any], where: Path | str) -> None:
