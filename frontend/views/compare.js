@@ -6,11 +6,10 @@
 
 import * as api from "../api.js";
 import * as charts from "../charts.js";
-import { replaceQuery } from "../app.js";
+import { updateQuery } from "../url.js";
 import { h, clear, statusBadge, fmtNumber, fmtPct, errorBox, emptyState, nextId, saveBlob, debounce, toast } from "../ui.js";
-import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, pickCurveMetric, chartScaleControls } from "./common.js";
-import { loadPrefs, savePrefs } from "./job.js";
-import { countsText } from "./experiments.js";
+import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, pickCurveMetric, countsText } from "../components/jobinfo.js";
+import { loadPrefs, savePrefs, chartScaleControls } from "../components/chartprefs.js";
 
 const ROLE_DASH = { teacher: "dash", student: "solid", baseline: "dot" };
 
@@ -22,7 +21,7 @@ export function runLabel(run) {
 
 
 export async function render(root, { query }) {
-  const prefs = loadPrefs();
+  const prefs = loadPrefs(query);
   let ids = (query.get("ids") || "").split(",").map(Number).filter((x) => Number.isInteger(x) && x > 0);
   let metric = query.get("metric") || "";
   let refId = query.get("ref") ? Number(query.get("ref")) : null;
@@ -144,7 +143,7 @@ export async function render(root, { query }) {
       experimentId ? [h("h2", {}, "Experiment summary"), expWrap] : null, h("h2", {}, "Final numbers"), tableWrap)));
 
   function sync() {
-    replaceQuery({ experiment: experimentId ?? "", ids: ids.join(","), metric, ref: refId ?? "" });
+    updateQuery({ experiment: experimentId ?? "", ids: ids.join(","), metric, ref: refId ?? "" });
   }
 
   function selectedJobs() {

@@ -1,9 +1,10 @@
 // #/jobs: every job with its status, progress, ETA, queue position and teacher; filters; selection to compare.
 
 import * as api from "../api.js";
-import { replaceQuery } from "../app.js";
+import { replaceQuery } from "../url.js";
 import { h, clear, statusBadge, progressBar, fmtAgo, errorBox, emptyState, announce, isActive, nextId } from "../ui.js";
-import { KINDS, KIND_LABEL, STATUSES, teacherId, sourceId, jobLink, modelText, kdTag, timingText, epochText, demoButton, actionButtons, headline } from "./common.js";
+import { KINDS, KIND_LABEL, STATUSES, teacherId, sourceId, jobLink, modelText, kdTag, timingText, epochText, headline } from "../components/jobinfo.js";
+import { demoButton, actionButtons } from "../components/actions.js";
 
 const PAGE = 50;
 

@@ -2,7 +2,7 @@
 
 import * as api from "../api.js";
 import { h, clear, errorBox, emptyState, barList, fmtPct, fmtNumber, fmtBytes, fmtAgo, announce } from "../ui.js";
-import { demoButton } from "./common.js";
+import { demoButton } from "../components/actions.js";
 
 export async function render(root, { query }) {
   root.append(h("div", { class: "page-head" },

@@ -1,9 +1,9 @@
 // #/workers — workers, their device, the job each runs, queue depth and the service checks.
 
 import * as api from "../api.js";
-import { summariseHealth } from "../app.js";
+import { summariseHealth } from "../health.js";
 import { h, clear, errorBox, fmtAgo, statusBadge, emptyState, progressBar } from "../ui.js";
-import { jobLabel, timingText, epochText } from "./common.js";
+import { jobLabel, timingText, epochText } from "../components/jobinfo.js";
 
 export async function render(root) {
   root.append(h("div", { class: "page-head" },
