@@ -88,6 +88,20 @@ export function pickCurveMetric(seriesList) {
   return KEY_METRICS.find((n) => ok(n, 2)) || KEY_METRICS.find((n) => ok(n, 1)) || null;
 }
 
+/**
+ * The metric a set of runs is judged by: retrieval top-1 when any is a self-supervised run (pretrain / distill),
+ * validation accuracy for classifiers, whether or not they have reported it yet; else the first key metric with
+ * a curve.
+ */
+export function headlineMetric(jobs, seriesList) {
+  if (jobs.some((j) => j.kind === "pretrain" || j.kind === "distill")) return "epoch/retrieval_top1";
+  if (jobs.length && jobs.every((j) => j.kind === "finetune")) {
+    const has = (n) => seriesList.some((s) => s?.[n]?.length);
+    return ["epoch/val_acc", "epoch/acc"].find(has) || "epoch/val_acc";
+  }
+  return pickCurveMetric(seriesList);
+}
+
 export function pickKeyMetric(...seriesList) {
   for (const name of KEY_METRICS) {
     if (seriesList.every((s) => s && s[name] && s[name].length)) return name;

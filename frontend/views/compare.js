@@ -8,7 +8,7 @@ import * as api from "../api.js";
 import * as charts from "../charts.js";
 import { updateQuery } from "../url.js";
 import { h, clear, statusBadge, fmtNumber, fmtPct, errorBox, emptyState, nextId, saveBlob, debounce, toast } from "../ui.js";
-import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, pickCurveMetric, countsText } from "../components/jobinfo.js";
+import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, headlineMetric, countsText } from "../components/jobinfo.js";
 import { loadPrefs, savePrefs, chartScaleControls } from "../components/chartprefs.js";
 
 const ROLE_DASH = { teacher: "dash", student: "solid", baseline: "dot" };
@@ -24,6 +24,8 @@ export async function render(root, { query }) {
   const prefs = loadPrefs(query);
   let ids = (query.get("ids") || "").split(",").map(Number).filter((x) => Number.isInteger(x) && x > 0);
   let metric = query.get("metric") || "";
+  // the metric is the user's once chosen (in the dropdown, or in the link opened); until then the headline one
+  let metricChosen = Boolean(metric);
   let refId = query.get("ref") ? Number(query.get("ref")) : null;
   const experimentId = Number(query.get("experiment")) || null;
   let experiment = null;
@@ -104,6 +106,7 @@ export async function render(root, { query }) {
   const metricId = nextId("metric");
   const metricSel = h("select", { id: metricId, onchange: () => {
     metric = metricSel.value;
+    metricChosen = true;
     sync();
     draw();
   } });
@@ -143,7 +146,7 @@ export async function render(root, { query }) {
       experimentId ? [h("h2", {}, "Experiment summary"), expWrap] : null, h("h2", {}, "Final numbers"), tableWrap)));
 
   function sync() {
-    updateQuery({ experiment: experimentId ?? "", ids: ids.join(","), metric, ref: refId ?? "" });
+    updateQuery({ experiment: experimentId ?? "", ids: ids.join(","), metric: metricChosen ? metric : "", ref: refId ?? "" });
   }
 
   function selectedJobs() {
@@ -160,8 +163,9 @@ export async function render(root, { query }) {
   function fillControls() {
     const names = new Set();
     for (const i of ids) for (const [n, pts] of Object.entries(data.get(i) || {})) if (pts.length) names.add(n);
+    if (!metricChosen || !metric) metric = headlineMetric(selectedJobs(), ids.map((i) => data.get(i) || {})) || "";
+    if (metric) names.add(metric); // the headline metric is offered before its first point
     const sorted = [...names].sort();
-    if (!metric || !names.has(metric)) metric = pickCurveMetric(ids.map((i) => data.get(i) || {})) || sorted[0] || "";
     clear(metricSel, sorted.map((n) => h("option", { value: n }, `${charts.metricLabel(n, { both: n.startsWith(charts.EPOCH_PREFIX) && names.has(charts.baseName(n)) })}  (${n})`)));
     metricSel.value = metric;
     if (refId === null || !ids.includes(refId)) refId = defaultRef();

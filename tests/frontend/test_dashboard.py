@@ -151,6 +151,51 @@ def test_compare_two_runs_and_export(page: Any, demo: dict[str, Any], shots: Any
     assert dl.value.suggested_filename.endswith(".png") and png[:4] == b"\x89PNG"
 
 
+def test_compare_defaults_to_the_headline_metric(page: Any, server: Any, demo: dict[str, Any]) -> None:
+    """Opened while a run has no metrics yet, Compare shows retrieval top-1 (the SSL runs' headline), not the
+    alphabetically first metric, and leaves it out of the URL so it is not pinned; a classifier alone is judged by
+    its accuracy. A metric picked in the dropdown goes into the URL."""
+    job = server.post("/jobs", {"kind": "pretrain", "dataset_id": demo["dataset"]["id"], "width": 0.125, "clip": "tiny",
+                                "epochs": 1, "max_steps_per_epoch": 1, "data_workers": 0})
+    server.post(f"/jobs/{job['id']}/cancel")
+    classifier = demo["classifier"]["id"]
+    page.goto(f"/#/compare?ids={job['id']},{classifier}")
+    metric = page.locator("select[id^=metric]")
+    page.wait_for_function("() => document.querySelector('select[id^=metric]')?.options.length > 1")
+    assert metric.input_value() == "epoch/retrieval_top1"
+    assert "metric=" not in page.url
+    other = page.evaluate("() => [...document.querySelector('select[id^=metric]').options].map(o => o.value)"
+                          ".find(v => v !== 'epoch/retrieval_top1')")
+    metric.select_option(other)
+    page.wait_for_function("() => location.hash.includes('metric=')")
+
+    page.goto(f"/#/compare?ids={classifier}")
+    page.wait_for_function("() => document.querySelector('select[id^=metric]')?.options.length > 1")
+    assert metric.input_value() in ("epoch/val_acc", "epoch/acc")
+
+
+def test_chart_settings_are_per_page_and_in_the_url(page: Any, demo: dict[str, Any]) -> None:
+    """A Time axis chosen on Compare is in that page's URL (a link reproduces it) and does not change a job page."""
+    t, s = demo["teacher"]["id"], demo["student"]["id"]
+    page.goto(f"/#/compare?ids={t},{s}")
+    page.wait_for_function("() => Number(document.getElementById('compare-chart')?.dataset.points || 0) >= 2")
+    page.get_by_role("group", name="Chart options").get_by_text("Time", exact=True).click()
+    page.wait_for_function("() => location.hash.includes('x=time')")
+    link = page.url
+    page.goto(f"/#/jobs/{s}")
+    page.wait_for_function(f"({POINTS})() > 0")
+    assert page.get_by_role("radio", name="Epoch", exact=True).is_checked()
+    assert "x=" not in page.url
+    page.get_by_label("Log scale").check()
+    page.wait_for_function("() => location.hash.includes('log=1')")
+    page.goto("/#/jobs")
+    page.goto(link)
+    page.wait_for_function("() => Number(document.getElementById('compare-chart')?.dataset.points || 0) >= 2")
+    assert page.get_by_role("radio", name="Time", exact=True).is_checked()
+    assert not page.get_by_label("Log scale").is_checked()
+    assert page.evaluate("() => Object.keys(localStorage).filter(k => k.includes('chart'))") == []
+
+
 def test_experiment_compare_page(page: Any, server: Any, demo: dict[str, Any], shots: Any) -> None:
     """A tiny pair grid through POST /experiments; its Compare page overlays teacher, KD student and no-KD
     baseline on retrieval top-1 and lists their numbers."""
@@ -186,22 +231,40 @@ def test_experiment_compare_page(page: Any, server: Any, demo: dict[str, Any], s
     shots(page, "09b-experiment-compare")
 
 
-def test_predict_top5(page: Any, demo: dict[str, Any], shots: Any) -> None:
+def test_predict_once_per_classify(page: Any, demo: dict[str, Any], shots: Any) -> None:
+    """Choosing a file does not classify it; each press of Classify runs one prediction; the list holds
+    min(5, classes) entries under a matching heading; the near-chance hint shows exactly when the best score is
+    under 1.5x a uniform guess."""
+    predictions: list[Any] = []
+    page.on("request", lambda r: predictions.append(r) if r.method == "POST" and "/predict" in r.url else None)
     video = next(Path(demo["dataset"]["path"]).rglob("*.avi"))
     page.goto(f"/#/predict?model={demo['classifier']['id']}")
     page.locator("#predict-file").set_input_files(str(video))
+    page.get_by_text("Press Classify").wait_for()
+    page.wait_for_timeout(500)
+    assert predictions == [], "choosing a file must not classify it"
+    page.get_by_role("button", name="Classify").click()
     bars = page.locator("[data-testid=topk] li")
     bars.first.wait_for(timeout=60_000)
+    assert len(predictions) == 1
     classes = len(demo["dataset"]["classes"])
-    assert bars.count() == min(5, classes)
+    k = min(5, classes)
+    assert bars.count() == k
+    assert page.locator("[data-testid=predict-result] h2").first.inner_text() == f"Top-{k}"
+    assert b'name="top_k"\r\n\r\n%d\r\n' % k in (predictions[0].post_data_buffer or b""), "asks for min(5, classes)"
     scores = [float(b.locator(".bar-value").inner_text().rstrip("%")) for b in bars.all()]
     assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 100.5
+    near_chance = scores[0] / 100 < 1.5 / classes
+    assert page.locator("[data-testid=chance-hint]").count() == int(near_chance)
     assert "ms" in page.locator("[data-testid=stat-latency]").inner_text()
     assert page.locator("[data-testid=frames] .tick").count() > 0
     thumbs = page.locator("[data-testid=thumbs] img")
     assert thumbs.count() == len(page.locator("[data-testid=frames] .frame-strips li").all())
     assert thumbs.first.evaluate("img => img.complete && img.naturalWidth > 0")
     shots(page, "10-predict")
+    page.get_by_role("button", name="Classify").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=predict-result]').getAttribute('aria-busy') === 'false' && document.querySelector('[data-testid=topk]')")
+    assert len(predictions) == 2
 
 
 def test_bad_upload_shows_the_api_message(page: Any, demo: dict[str, Any], console: Any, tmp_path: Path,
@@ -211,6 +274,7 @@ def test_bad_upload_shows_the_api_message(page: Any, demo: dict[str, Any], conso
     fake.write_text("this is not a video, just text renamed .avi\n" * 20)
     page.goto("/#/predict")
     page.locator("#predict-file").set_input_files(str(fake))
+    page.get_by_role("button", name="Classify").click()
     alert = page.locator("[data-testid=predict-result] [role=alert]")
     alert.wait_for(timeout=30_000)
     text = alert.inner_text()
