@@ -68,6 +68,19 @@ async function route() {
   }
 }
 
+// narrow screens: the nav folds behind the Menu button and closes again once an entry is chosen
+function setupNavToggle() {
+  const button = document.getElementById("nav-toggle");
+  const nav = document.getElementById("main-nav");
+  const set = (open) => {
+    button.setAttribute("aria-expanded", String(open));
+    nav.classList.toggle("open", open);
+  };
+  button.addEventListener("click", () => set(button.getAttribute("aria-expanded") !== "true"));
+  nav.addEventListener("click", (e) => e.target.closest("a") && set(false));
+  document.addEventListener("keydown", (e) => e.key === "Escape" && button.getAttribute("aria-expanded") === "true" && (set(false), button.focus()));
+}
+
 function setNav(active) {
   for (const a of document.querySelectorAll("[data-nav]")) {
     if (a.dataset.nav === active) a.setAttribute("aria-current", "page");
@@ -144,5 +157,6 @@ document.addEventListener("visibilitychange", () => {
 });
 
 setupSettings();
+setupNavToggle();
 pollHealth();
 route();

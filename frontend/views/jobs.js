@@ -126,24 +126,24 @@ export async function render(root, { query }) {
         "tr",
         { class: `row-link status-row-${job.status}`, "data-job-id": job.id, "data-status": job.status },
         h("td", { class: "col-check" }, box),
-        h("td", { class: "col-id" }, jobLink(job.id)),
+        h("td", { class: "col-id", "data-label": "ID" }, jobLink(job.id)),
         h(
           "td",
-          {},
+          { "data-label": "Job" },
           h("a", { href: `#/jobs/${job.id}`, class: "job-name" }, job.name || KIND_LABEL[job.kind] || job.kind),
           h("div", { class: "sub" }, job.kind, kdTag(job) ? ` · ${kdTag(job)}` : ""),
         ),
-        h("td", {}, h("span", { class: "mono" }, modelText(job))),
-        h("td", {}, datasetName(job.dataset_id)),
-        h("td", {}, t !== null ? h("span", {}, "teacher ", jobLink(t)) : s !== null ? h("span", {}, "from ", jobLink(s)) : h("span", { class: "muted" }, "—")),
-        h("td", {}, statusBadge(job.status), job.cancel_requested && isActive(job.status) ? h("div", { class: "sub" }, "cancelling…") : null),
+        h("td", { "data-label": "Backbone" }, h("span", { class: "mono" }, modelText(job))),
+        h("td", { "data-label": "Dataset" }, datasetName(job.dataset_id)),
+        h("td", { "data-label": "Teacher / source" }, t !== null ? h("span", {}, "teacher ", jobLink(t)) : s !== null ? h("span", {}, "from ", jobLink(s)) : h("span", { class: "muted" }, "—")),
+        h("td", { "data-label": "Status" }, statusBadge(job.status), job.cancel_requested && isActive(job.status) ? h("div", { class: "sub" }, "cancelling…") : null),
         h(
           "td",
-          { class: "col-progress" },
+          { class: "col-progress", "data-label": "Progress" },
           progressBar(job.progress, { label: `Job #${job.id} progress`, status: job.status }),
           h("div", { class: "sub" }, [epochText(job), timingText(job)].filter(Boolean).join(" · ") || (head ? `${head.label} ${head.text}` : job.status === "failed" ? "failed" : "")),
         ),
-        h("td", { class: "sub nowrap", title: job.created_at || "" }, fmtAgo(job.created_at)),
+        h("td", { class: "sub nowrap", "data-label": "Created", title: job.created_at || "" }, fmtAgo(job.created_at)),
         h(
           "td",
           { class: "col-actions" },
@@ -164,7 +164,7 @@ export async function render(root, { query }) {
     }
     const table = h(
       "table",
-      { class: "table jobs-table" },
+      { class: "table jobs-table card-rows" },
       h("caption", { class: "sr-only" }, "Jobs"),
       h(
         "thead",
