@@ -37,7 +37,8 @@ export function savePrefs(prefs) {
   updateQuery(out);
 }
 
-/** The smoothing slider and log-scale checkbox of the Job and Compare charts (both edit ``prefs``). */
+/** [smoothing slider, log-scale checkbox] of the Job and Compare charts (both edit ``prefs``; the caller hides the
+ * slider when nothing drawn is smoothed). */
 export function chartScaleControls(prefs, { draw, drawSoon, save }) {
   const smoothId = nextId("smooth");
   const smoothOut = h("output", { for: smoothId }, prefs.smoothing.toFixed(2));
@@ -52,7 +53,7 @@ export function chartScaleControls(prefs, { draw, drawSoon, save }) {
   });
   const logId = nextId("log");
   return [
-    h("div", { class: "field field-inline slider" }, h("label", { for: smoothId }, "Smoothing"), smoothInput, smoothOut),
+    h("div", { class: "field field-inline slider", "data-testid": "smoothing" }, h("label", { for: smoothId }, "Smoothing"), smoothInput, smoothOut),
     h("div", { class: "check" }, h("input", { type: "checkbox", id: logId, checked: prefs.log, onchange: (e) => {
       prefs.log = e.target.checked;
       save(prefs);

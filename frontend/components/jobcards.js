@@ -2,7 +2,7 @@
 
 import * as charts from "../charts.js";
 import { h, clear, progressBar, fmtAgo, fmtDuration, parseTime, TERMINAL } from "../ui.js";
-import { KIND_LABEL, modelText, kdTag, timingText, epochText, pickKeyMetric, lastValue, fmtMetric } from "./jobinfo.js";
+import { KIND_LABEL, modelText, kdTag, timingText, epochText, pickKeyMetric, lastValue, fmtMetric, fmtGap } from "./jobinfo.js";
 
 const card = (label, value, sub, extra = {}) =>
   h("div", { class: "card", ...extra }, h("div", { class: "card-label" }, label), h("div", { class: "card-value" }, value), sub ? h("div", { class: "card-sub" }, sub) : null);
@@ -34,7 +34,7 @@ export function jobCards() {
       card("Worker", job.device || "—", job.worker || (job.status === "queued" ? "not started" : "")),
       key ? card(charts.metricLabel(key), fmtMetric(key, lastValue(series, key)), "latest", { "data-testid": "key-metric" }) : null,
       teacher && gap !== undefined
-        ? card("Gap to teacher", h("span", { class: gap >= 0 ? "good" : "bad" }, `${gap >= 0 ? "+" : "−"}${fmtMetric(tKey, Math.abs(gap))}`), `teacher #${teacher.id}: ${fmtMetric(tKey, tVal)} ${charts.metricLabel(tKey)}`, { "data-testid": "teacher-gap" })
+        ? card("Gap to teacher", h("span", { class: gap >= 0 ? "good" : "bad" }, fmtGap(tKey, gap)), `teacher #${teacher.id}: ${fmtMetric(tKey, tVal)} ${charts.metricLabel(tKey)}`, { "data-testid": "teacher-gap" })
         : null,
     );
     const failed = job.status === "failed";

@@ -99,13 +99,14 @@ export function jobCharts({ id, series, prefs, getJob }) {
     return hasStep ? base : hasEpoch ? ep : null;
   }
 
+  /** A metric's colour: its place in its panel, so no two series of a panel share one (the teacher's twin aside). */
   function colorOf(base) {
-    const names = bases().sort();
-    return charts.PALETTE[Math.max(0, names.indexOf(base)) % charts.PALETTE.length];
+    const group = charts.groupMetrics(bases()).find((g) => g.names.includes(base));
+    return charts.PALETTE[Math.max(0, group ? group.names.indexOf(base) : 0) % charts.PALETTE.length];
   }
 
-  // retrieval top-10/20/50 saturate early on small sets; shown on request
-  const HIDDEN_BY_DEFAULT = /^retrieval_top_?(10|20|50)$/;
+  // shown on request: retrieval beyond top-1 (top-10/20/50 saturate early on small sets) and throughput
+  const HIDDEN_BY_DEFAULT = /^retrieval_top_?(5|10|20|50)$|per_s$/;
 
   function isHidden(base) {
     if (prefs.hidden.includes(base)) return true;
@@ -142,7 +143,7 @@ export function jobCharts({ id, series, prefs, getJob }) {
     );
   }
 
-  function traceFor(name, pts, { color, reference = false, label }) {
+  function traceFor(name, pts, { color, reference = false, label, percent = false }) {
     const ctx = { stepsPerEpoch: reference ? teacher?.steps_per_epoch : getJob().steps_per_epoch, t0: t0For(reference) };
     const xs = [];
     const ys = [];
@@ -158,11 +159,12 @@ export function jobCharts({ id, series, prefs, getJob }) {
     const many = xs.length > 2 && !name.startsWith(charts.EPOCH_PREFIX) && charts.baseName(name) !== "lr";
     const lineShape = { color, width: reference ? 1.5 : 2, dash: reference ? "dash" : "solid" };
     const opacity = reference ? 0.6 : 1;
+    const hovertemplate = charts.hoverTemplate(label, percent);
     if (many && sm > 0) {
       out.push({ type: "scatter", mode: "lines", x: xs, y: ys, name: `${label} (raw)`, line: { color, width: 1 }, opacity: reference ? 0.15 : 0.25, hoverinfo: "skip", showlegend: false, meta: { count: !reference } });
-      out.push({ type: "scatter", mode: "lines", x: xs, y: charts.smooth(ys, sm), name: label, line: lineShape, opacity, meta: {} });
+      out.push({ type: "scatter", mode: "lines", x: xs, y: charts.smooth(ys, sm), name: label, line: lineShape, opacity, hovertemplate, meta: {} });
     } else {
-      out.push({ type: "scatter", mode: xs.length < 30 ? "lines+markers" : "lines", marker: { size: reference ? 4 : 6 }, x: xs, y: ys, name: label, line: lineShape, opacity, meta: { count: !reference } });
+      out.push({ type: "scatter", mode: xs.length < 30 ? "lines+markers" : "lines", marker: { size: reference ? 4 : 6 }, x: xs, y: ys, name: label, line: lineShape, opacity, hovertemplate, meta: { count: !reference } });
     }
     return out;
   }
@@ -181,8 +183,11 @@ export function jobCharts({ id, series, prefs, getJob }) {
     if (stopped) return;
     renderChips();
     const names = bases();
-    const groups = charts.groupMetrics(names);
+    // a panel whose series are all hidden is not drawn (its chips stay, to show them)
+    const groups = charts.groupMetrics(names).filter((g) => g.names.some((n) => !isHidden(n)));
     const { status } = getJob();
+    // smoothing applies to step-level series only: the slider shows when one is drawn
+    scaleControls[0].hidden = !(prefs.resolution === "step" && names.some((b) => !isHidden(b) && b !== "lr" && series[b]?.length > 2));
     if (!names.length) {
       for (const { el } of panels.values()) charts.purge(el);
       panels.clear();
@@ -201,13 +206,14 @@ export function jobCharts({ id, series, prefs, getJob }) {
       }
     }
     const teacherKey = teacher ? pickKeyMetric(series, teacherSeries) : null;
-    const job = getJob();
     for (const g of groups) {
       let p = panels.get(g.id);
       if (!p) {
         const el = h("div", { class: "chart", id: `chart-${g.id}`, "data-testid": `chart-${g.id}`, "aria-label": `${g.title} chart` });
-        const section = h("figure", { class: "chart-card" }, el, h("figcaption", { class: "sr-only" }, g.title));
-        p = { el, section };
+        // the chart's text alternative: the latest value of every series drawn (kept current below)
+        const caption = h("figcaption", { class: "sr-only", "data-testid": `caption-${g.id}` }, g.title);
+        const section = h("figure", { class: "chart-card" }, el, caption);
+        p = { el, section, caption };
         panels.set(g.id, p);
         // keep panel order stable
         const order = ["loss", "acc", "lr", "speed", "other"];
@@ -217,13 +223,15 @@ export function jobCharts({ id, series, prefs, getJob }) {
       const traces = [];
       const shapes = [];
       const annotations = [];
+      const latest = [];
       for (const base of g.names) {
         if (isHidden(base)) continue;
         const label = charts.metricLabel(base);
         const n = pick(series, base);
+        if (n) latest.push(`${label} ${fmtMetric(base, lastValue(series, n))} at epoch ${series[n][series[n].length - 1].epoch ?? "?"}`);
         const tn = showTeacher() ? pick(teacherSeries, base) : null;
-        if (tn) traces.push(...traceFor(tn, teacherSeries[tn], { color: colorOf(base), reference: true, label: `teacher · ${label}` }));
-        if (n) traces.push(...traceFor(n, series[n], { color: colorOf(base), label }));
+        if (tn) traces.push(...traceFor(tn, teacherSeries[tn], { color: colorOf(base), reference: true, label: `teacher · ${label}`, percent: g.percent }));
+        if (n) traces.push(...traceFor(n, series[n], { color: colorOf(base), label, percent: g.percent }));
       }
       if (g.id === "acc" && showTeacher() && teacherKey) {
         const tv = lastValue(teacherSeries, teacherKey);
@@ -233,6 +241,7 @@ export function jobCharts({ id, series, prefs, getJob }) {
           annotations.push(line.annotation);
         }
       }
+      p.caption.textContent = `${g.title} chart. Latest: ${latest.join("; ") || "nothing shown"}.`;
       const layout = charts.baseLayout({
         title: g.title,
         xTitle: charts.X_TITLES[prefs.x],
@@ -241,12 +250,12 @@ export function jobCharts({ id, series, prefs, getJob }) {
         shapes,
         annotations,
       });
-      flatRange(layout, traces, prefs.log || g.id === "lr");
       if (g.id === "lr") {
-        // learning rates span decades: always log, printed as 1e-3
+        // learning rates span decades: log, printed as 1e-3 (a constant one gets a linear axis below)
         layout.yaxis.type = "log";
         layout.yaxis.exponentformat = "power";
       }
+      charts.fitAxes(layout, traces, prefs.x);
       try {
         await charts.render(p.el, traces, layout);
       } catch (err) {
@@ -290,20 +299,4 @@ export function jobCharts({ id, series, prefs, getJob }) {
       for (const p of panels.values()) charts.purge(p.el);
     },
   };
-}
-
-/** A flat series (a constant learning rate, say) would zoom into float noise: give it a sensible range. */
-function flatRange(layout, traces, log) {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const t of traces) for (const y of t.y || []) if (Number.isFinite(y)) {
-    lo = Math.min(lo, y);
-    hi = Math.max(hi, y);
-  }
-  if (!Number.isFinite(lo) || hi - lo > 1e-9 * Math.max(Math.abs(hi), 1e-12)) return;
-  if (log && lo > 0) layout.yaxis.range = [Math.log10(lo) - 1, Math.log10(hi) + 1];
-  else {
-    const pad = Math.abs(lo) * 0.5 || 1;
-    layout.yaxis.range = [lo - pad, hi + pad];
-  }
 }

@@ -42,6 +42,7 @@ export function describe(prop) {
 
 /** "1 – 10000", "> 0, ≤ 4": the range of a described property in words. */
 export function rangeText(c) {
+  c = { ...c, max: c.max > 1e9 ? undefined : c.max }; // an id's or a seed's int64 / int32 bound says nothing
   if (c.min !== undefined && c.max !== undefined && !c.minExclusive && !c.maxExclusive) return `${c.min} – ${c.max}`;
   const lo = c.min !== undefined ? `${c.minExclusive ? ">" : "≥"} ${c.min}` : "";
   const hi = c.max !== undefined ? `${c.maxExclusive ? "<" : "≤"} ${c.max}` : "";
@@ -61,7 +62,7 @@ export function schemaField(name, prop, { label, section, hint, placeholder, bla
 }
 
 /** The hint under a schema field: the form's own words, else the schema's description, and the range. */
-export const fieldHint = (f) => [f.ownHint || f.c?.description, f.c ? rangeText(f.c) : ""].filter(Boolean).join(" · ");
+export const fieldHint = (f) => [f.ownHint ?? f.c?.description, f.c ? rangeText(f.c) : ""].filter(Boolean).join(" · ");
 
 /** {field: shown default} of a /jobs/defaults payload ("source's" for what a source job passes on). */
 export function shownDefaults(payload) {

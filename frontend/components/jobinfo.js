@@ -139,3 +139,9 @@ export function fmtMetric(name, v) {
   if (v === undefined) return "—";
   return /acc|top|agreement/.test(name) && v <= 1 ? fmtPct(v) : fmtNumber(v);
 }
+
+/** A difference of two values of a metric: accuracies in percentage points ("+3.1 pts"), others as numbers. */
+export function fmtGap(name, d) {
+  const sign = d >= 0 ? "+" : "−";
+  return isAccuracy(name) && Math.abs(d) <= 1 ? `${sign}${(Math.abs(d) * 100).toFixed(1)} pts` : `${sign}${fmtNumber(Math.abs(d))}`;
+}

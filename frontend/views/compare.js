@@ -8,7 +8,7 @@ import * as api from "../api.js";
 import * as charts from "../charts.js";
 import { updateQuery } from "../url.js";
 import { h, clear, statusBadge, fmtNumber, fmtPct, errorBox, emptyState, nextId, saveBlob, debounce, toast } from "../ui.js";
-import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, headlineMetric, countsText } from "../components/jobinfo.js";
+import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, headlineMetric, countsText, fmtGap } from "../components/jobinfo.js";
 import { loadPrefs, savePrefs, chartScaleControls } from "../components/chartprefs.js";
 
 const ROLE_DASH = { teacher: "dash", student: "solid", baseline: "dot" };
@@ -165,8 +165,8 @@ export async function render(root, { query }) {
     for (const i of ids) for (const [n, pts] of Object.entries(data.get(i) || {})) if (pts.length) names.add(n);
     if (!metricChosen || !metric) metric = headlineMetric(selectedJobs(), ids.map((i) => data.get(i) || {})) || "";
     if (metric) names.add(metric); // the headline metric is offered before its first point
-    const sorted = [...names].sort();
-    clear(metricSel, sorted.map((n) => h("option", { value: n }, `${charts.metricLabel(n, { both: n.startsWith(charts.EPOCH_PREFIX) && names.has(charts.baseName(n)) })}  (${n})`)));
+    const sorted = charts.sortNames(names);
+    clear(metricSel, sorted.map((n) => h("option", { value: n }, charts.metricLabel(n, { both: n.startsWith(charts.EPOCH_PREFIX) && names.has(charts.baseName(n)) }))));
     metricSel.value = metric;
     if (refId === null || !ids.includes(refId)) refId = defaultRef();
     clear(refSel, h("option", { value: "" }, "none"), selectedJobs().map((j) => h("option", { value: String(j.id) }, jobLabel(j))));
@@ -243,16 +243,20 @@ export async function render(root, { query }) {
     }
     if (chartEl.querySelector(".empty")) chartEl.replaceChildren();
     const traces = [];
+    // epoch means are drawn as they are: no smoothing slider for them
+    const smoothable = !metric.startsWith(charts.EPOCH_PREFIX);
+    scaleControls[0].hidden = !smoothable;
+    const percent = isAccuracy(metric);
     const refPts = refId !== null ? data.get(refId)?.[metric] || [] : [];
     const refFinal = refPts.length ? refPts[refPts.length - 1].value : undefined;
     ids.forEach((id, idx) => {
       const j = jobs.get(id);
       const { xs, ys } = xy(id);
       const isRef = id === refId;
-      const color = isRef ? "#111827" : charts.PALETTE[idx % charts.PALETTE.length];
+      const color = isRef ? charts.theme().text : charts.PALETTE[idx % charts.PALETTE.length];
       const run = runs.get(id);
       const name = run ? `#${id} ${runLabel(run)}` : `#${id} ${j ? `${j.kind === "distill" ? (alphaOf(j) === 0 ? "no-KD" : "KD") : j.kind} ${modelText(j)}` : ""}`;
-      const smoothed = prefs.smoothing > 0 && xs.length > 2 && !metric.startsWith(charts.EPOCH_PREFIX);
+      const smoothed = prefs.smoothing > 0 && xs.length > 2 && smoothable;
       if (smoothed) traces.push({ type: "scatter", mode: "lines", x: xs, y: ys, line: { color, width: 1 }, opacity: 0.2, hoverinfo: "skip", showlegend: false, meta: { count: true } });
       traces.push({
         type: "scatter",
@@ -261,6 +265,7 @@ export async function render(root, { query }) {
         x: xs,
         y: smoothed ? charts.smooth(ys, prefs.smoothing) : ys,
         name: isRef ? `${name} (reference)` : name,
+        hovertemplate: charts.hoverTemplate(isRef ? `${name} (reference)` : name, percent),
         line: { color, width: isRef ? 2.5 : 2, dash: isRef ? "dash" : run ? ROLE_DASH[run.role] || "solid" : "solid" },
         meta: { count: !smoothed },
       });
@@ -268,7 +273,7 @@ export async function render(root, { query }) {
     const shapes = [];
     const annotations = [];
     if (refFinal !== undefined && isAccuracy(metric)) {
-      const line = charts.hline(refFinal, { color: "#111827", label: `reference final ${fmt(refFinal)}` });
+      const line = charts.hline(refFinal, { color: charts.theme().text, label: `reference final ${fmt(refFinal)}` });
       shapes.push(line.shape);
       annotations.push(line.annotation);
     }
@@ -276,12 +281,13 @@ export async function render(root, { query }) {
       title: charts.metricLabel(metric || ""),
       xTitle: charts.X_TITLES[prefs.x],
       log: prefs.log,
-      percent: isAccuracy(metric),
+      percent,
       height: 420,
       shapes,
       annotations,
     });
     layout.legend = { orientation: "v", x: 1.02, y: 1, font: { size: 11 } };
+    charts.fitAxes(layout, traces, prefs.x);
     layout.margin.r = 8;
     try {
       await charts.render(chartEl, traces, layout);
@@ -335,7 +341,7 @@ export async function render(root, { query }) {
         h("td", {}, statusBadge(j.status)),
         h("td", { class: "num" }, fmt(final)),
         h("td", { class: "num" }, fmt(best)),
-        h("td", { class: "num" }, gap === undefined ? "—" : h("span", { class: gap >= 0 === higherBetter ? "good" : "bad" }, `${gap >= 0 ? "+" : "−"}${fmt(Math.abs(gap))}`)),
+        h("td", { class: "num" }, gap === undefined ? "—" : h("span", { class: gap >= 0 === higherBetter ? "good" : "bad", "data-testid": "gap" }, fmtGap(metric, gap))),
         h("td", { class: "num", "data-testid": "epochs-to-reach" }, reach === null ? "—" : reach === Infinity ? h("span", { class: "muted" }, "not reached") : fmtNumber(Math.round(reach * 100) / 100)),
         h("td", { class: "num" }, String(pts.length)));
     });

@@ -18,20 +18,20 @@ const SECTIONS = [
   ["advanced", "Advanced", { collapsed: true }],
 ];
 
-// The form's words for the fields it knows: label, section, hint, placeholder. A field the server adds and this
-// table lacks is still shown (in Advanced, under its schema title).
+// The form's words for the fields it knows: label, section, hint ("" for none; absent: the schema's description),
+// placeholder. A field the server adds and this table lacks is still shown (in Advanced, under its schema title).
 const WORDS = {
-  dataset_id: ["Dataset", "main"],
+  dataset_id: ["Dataset", "main", ""],
   name: ["Name", "main", null, "optional, e.g. r3d teacher"],
   teacher_job_id: ["Teacher", "main", "a completed teacher (pretrain) or student; leave empty with α = 0 for the no-KD baseline"],
   source_job_id: ["Source checkpoint", "main", "the pretrained backbone to start from; empty trains from scratch"],
-  backbone: ["Backbone", "model"],
+  backbone: ["Backbone", "model", ""],
   width: ["Width", "model", "channel multiplier; 0.125 runs on a CPU"],
   clip: ["Clip", "model", "frames per clip and square crop; tiny runs on a CPU"],
   frames: ["Frames", "model"],
   crop: ["Crop (px)", "model"],
   alpha: ["α (KD weight)", "kd", "0 gives the no-KD baseline"],
-  temperature: ["Temperature T", "kd"],
+  temperature: ["Temperature T", "kd", ""],
   distill_target: ["Distil", "kd"],
   contrast_weight: ["Contrastive weight", "loss", "w_con in CE + w_con·NCE"],
   nce_negatives: ["NCE negatives", "loss"],
@@ -39,7 +39,7 @@ const WORDS = {
   mode: ["Mode", "optim"],
   epochs: ["Epochs", "optim"],
   batch_size: ["Batch size", "optim"],
-  lr: ["Learning rate", "optim"],
+  lr: ["Learning rate", "optim", ""],
   scheduler: ["LR schedule", "optim"],
   max_steps_per_epoch: ["Max steps / epoch", "optim", "cap for quick runs"],
   dropout: ["Dropout", "optim"],
@@ -114,10 +114,10 @@ export async function render(root, { query }) {
     const f = schemaField(name, props[name], { label, section, hint, placeholder, optionText: name === "clip" ? clipText : String });
     if (name === "dataset_id") {
       const want = query.get("dataset_id");
-      return { ...f, type: "select", number: true, required: true, value: datasets.some((d) => String(d.id) === want) ? want : datasets[datasets.length - 1].id,
+      return { ...f, c: null, type: "select", number: true, required: true, value: datasets.some((d) => String(d.id) === want) ? want : datasets[datasets.length - 1].id,
         options: datasets.map((d) => [d.id, `#${d.id} ${d.name || d.path}${d.synthetic ? " (synthetic)" : ""}`]) };
     }
-    if (PARENTS.has(name)) return { ...f, type: "select", number: true, options: [] };
+    if (PARENTS.has(name)) return { ...f, c: null, type: "select", number: true, options: [] };
     return query.get(name) && f.type !== "select" ? { ...f, value: query.get(name) } : f;
   });
 

@@ -334,3 +334,31 @@ def test_phone_nav_and_jobs_as_cards(page: Any, demo: dict[str, Any], shots: Any
         assert toggle.get_attribute("aria-expanded") == "false"
     settings = page.get_by_role("button", name="Settings").bounding_box()
     assert settings and settings["x"] + settings["width"] <= width
+
+
+def test_dark_mode_underlined_links_and_chart_text(page: Any, demo: dict[str, Any], shots: Any) -> None:
+    """The page and its charts follow prefers-color-scheme: dark; links in the page are underlined (not told apart by
+    colour alone); every job chart carries a text alternative with the latest values."""
+    student = demo["student"]["id"]
+    page.goto(f"/#/jobs/{student}")
+    page.wait_for_function(f"({POINTS})() > 0")
+    link = page.locator(".lineage a").first
+    assert "underline" in link.evaluate("a => getComputedStyle(a).textDecorationLine")
+    caption = page.locator("[data-testid=caption-loss]").inner_text()
+    assert re.search(r"Latest: .*loss \d", caption), caption
+    light = page.evaluate("() => document.getElementById('chart-loss').layout.plot_bgcolor")
+
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    page.wait_for_function(f"({POINTS})() > 0")
+    luminance = page.evaluate("""() => {
+        const rgb = c => c.match(/\\d+/g).slice(0, 3).map(Number);
+        const lum = c => rgb(c).reduce((a, v) => a + v, 0) / 3;
+        const root = getComputedStyle(document.documentElement);
+        return { bg: lum(root.backgroundColor), text: lum(root.color),
+                 panel: lum(getComputedStyle(document.querySelector('.panel')).backgroundColor) };
+    }""")
+    assert luminance["bg"] < 60 and luminance["panel"] < 60 and luminance["text"] > 180, luminance
+    dark = page.evaluate("() => document.getElementById('chart-loss').layout.plot_bgcolor")
+    assert dark != light and dark.lower() == "#161b22"
+    shots(page, "17-job-dark")
