@@ -362,3 +362,55 @@ def test_dark_mode_underlined_links_and_chart_text(page: Any, demo: dict[str, An
     dark = page.evaluate("() => document.getElementById('chart-loss').layout.plot_bgcolor")
     assert dark != light and dark.lower() == "#161b22"
     shots(page, "17-job-dark")
+
+
+SERIES = """() => [...document.querySelectorAll('.chart-grid .chart')].map(el => ({
+    id: el.id, dtick: el.layout.xaxis.dtick, ytype: el.layout.yaxis.type, namelength: el.layout.hoverlabel.namelength,
+    traces: el.data.filter(t => t.showlegend !== false)
+        .map(t => ({ name: t.name, color: t.line.color, hover: t.hovertemplate || '', ys: t.y })) }))"""
+
+
+def test_series_are_readable(page: Any, demo: dict[str, Any], shots: Any) -> None:
+    """Within a panel no two of the run's series share a colour; hover lines carry the whole name and a formatted
+    value; epoch ticks are whole numbers; a constant learning rate gets a linear axis; the smoothing slider shows
+    only for step-level series; throughput is off until asked for. On Compare the gap to the reference is in
+    points and the metric list reads top-1, top-5, top-10 in words."""
+    student, teacher = demo["student"]["id"], demo["teacher"]["id"]
+    page.goto(f"/#/jobs/{student}")
+    page.locator("[data-testid=teacher-gap]").wait_for()
+    page.wait_for_function(f"({POINTS})() > 0")
+    assert "pts" in page.locator("[data-testid=teacher-gap] .card-value").inner_text()
+    panels = page.evaluate(SERIES)
+    assert panels
+    for p in panels:
+        own = [t for t in p["traces"] if not t["name"].startswith("teacher ·")]
+        colours = [t["color"] for t in own]
+        assert len(colours) == len(set(colours)), p["id"]
+        assert p["namelength"] == -1
+        for t in p["traces"]:
+            assert t["hover"].startswith(t["name"] + ": %{y:"), t
+        assert p["dtick"] >= 1 and float(p["dtick"]).is_integer(), p["id"]
+        if p["id"] == "chart-lr" and all(len(set(t["ys"])) == 1 for t in own):
+            assert p["ytype"] == "linear"
+    speed = page.locator(".chip[data-metric=clips_per_s] input")
+    assert speed.count() == 1 and not speed.is_checked()
+    assert page.locator("#chart-speed").count() == 0
+    # the slider shows exactly when a series is smoothed (drawn with its raw twin faint behind it)
+    smoothed = page.evaluate("() => [...document.querySelectorAll('.chart-grid .chart')].some(el => el.data.some(t => t.name.endsWith('(raw)')))")
+    assert page.get_by_test_id("smoothing").is_visible() == smoothed
+    page.get_by_text("Epoch means", exact=True).click()
+    page.wait_for_function("() => location.hash.includes('points=epoch')")
+    assert not page.get_by_test_id("smoothing").is_visible()
+    speed.check()
+    page.locator("#chart-speed").wait_for()
+    shots(page, "18-job-series")
+
+    page.goto(f"/#/compare?ids={teacher},{student}")
+    page.wait_for_function("() => Number(document.getElementById('compare-chart')?.dataset.points || 0) >= 2")
+    gap = page.locator("[data-testid=gap]").first.inner_text()
+    assert re.fullmatch(r"[+−]\d+\.\d pts", gap), gap
+    options = page.locator("select[id^=metric] option").all_inner_texts()
+    assert not any(o.startswith("epoch/") or "_" in o for o in options), options
+    tops = [int(m.group(1)) for o in options if (m := re.fullmatch(r"retrieval top-(\d+)", o))]
+    assert tops == sorted(tops), options
+    assert not page.get_by_test_id("smoothing").is_visible()  # retrieval top-1 is an epoch-level metric
