@@ -37,6 +37,24 @@ export function savePrefs(prefs) {
   updateQuery(out);
 }
 
+export const X_CHOICES = [["epoch", "Epoch"], ["step", "Step"], ["time", "Time"]];
+
+/** A segmented radio group setting prefs[key] to one of choices ([value, text]); saves and calls draw on a change. */
+export function prefChoice(prefs, key, legend, choices, draw) {
+  const name = nextId(key);
+  return h("fieldset", { class: "segmented" }, h("legend", {}, legend), choices.map(([value, text]) => {
+    const id = nextId(`${key}-r`);
+    return [
+      h("input", { type: "radio", name, id, value, checked: prefs[key] === value, onchange: () => {
+        prefs[key] = value;
+        savePrefs(prefs);
+        draw();
+      } }),
+      h("label", { for: id }, text),
+    ];
+  }));
+}
+
 /** [smoothing slider, log-scale checkbox] of the Job and Compare charts (both edit ``prefs``; the caller hides the
  * slider when nothing drawn is smoothed). */
 export function chartScaleControls(prefs, { draw, drawSoon, save }) {

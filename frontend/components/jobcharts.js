@@ -5,7 +5,7 @@ import * as api from "../api.js";
 import * as charts from "../charts.js";
 import { h, clear, nextId, errorBox, isActive, parseTime, saveBlob, toast, debounce } from "../ui.js";
 import { pickKeyMetric, lastValue, fmtMetric } from "./jobinfo.js";
-import { chartScaleControls, savePrefs } from "./chartprefs.js";
+import { chartScaleControls, prefChoice, savePrefs, X_CHOICES } from "./chartprefs.js";
 
 /**
  * series: the job's {name: points} (merged into by the live stream); prefs: loadPrefs() of the page;
@@ -17,40 +17,8 @@ export function jobCharts({ id, series, prefs, getJob }) {
   let stopped = false;
   const panels = new Map(); // panel id -> {el, section}
 
-  const xName = nextId("x");
-  const xGroup = h(
-    "fieldset",
-    { class: "segmented" },
-    h("legend", {}, "X axis"),
-    ["epoch", "step", "time"].map((m) => {
-      const rid = nextId("xr");
-      return [
-        h("input", { type: "radio", name: xName, id: rid, value: m, checked: prefs.x === m, onchange: () => {
-          prefs.x = m;
-          savePrefs(prefs);
-          draw();
-        } }),
-        h("label", { for: rid }, m === "time" ? "Time" : m[0].toUpperCase() + m.slice(1)),
-      ];
-    }),
-  );
-  const resName = nextId("res");
-  const resGroup = h(
-    "fieldset",
-    { class: "segmented" },
-    h("legend", {}, "Points"),
-    [["step", "Steps"], ["epoch", "Epoch means"]].map(([m, text]) => {
-      const rid = nextId("rr");
-      return [
-        h("input", { type: "radio", name: resName, id: rid, value: m, checked: prefs.resolution === m, onchange: () => {
-          prefs.resolution = m;
-          savePrefs(prefs);
-          draw();
-        } }),
-        h("label", { for: rid }, text),
-      ];
-    }),
-  );
+  const xGroup = prefChoice(prefs, "x", "X axis", X_CHOICES, draw);
+  const resGroup = prefChoice(prefs, "resolution", "Points", [["step", "Steps"], ["epoch", "Epoch means"]], draw);
   const scaleControls = chartScaleControls(prefs, { draw: () => draw(), drawSoon: () => drawSoon(), save: savePrefs });
   const teacherCheckId = nextId("teach");
   const teacherToggle = h("div", { class: "check", hidden: true },

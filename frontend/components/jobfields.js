@@ -11,10 +11,37 @@ export function openapi() {
   return openapiDoc;
 }
 
-/** A request body's properties by its schema name (JobCreate, ExperimentCreate). */
+/** A schema with its $ref followed (within the document). */
+function deref(doc, schema) {
+  let out = schema;
+  for (let i = 0; out?.$ref && i < 8; i++) out = out.$ref.replace(/^#\//, "").split("/").reduce((node, key) => node?.[key], doc);
+  return out || {};
+}
+
+/**
+ * A request body's properties by its schema name (JobCreate, ExperimentCreate). A union of variants (oneOf /
+ * anyOf, e.g. one per job kind) gives the properties of all of them, each with its references followed.
+ */
 export async function schemaProps(name) {
   const doc = await openapi();
-  return doc?.components?.schemas?.[name]?.properties || {};
+  const schema = deref(doc, doc?.components?.schemas?.[name]);
+  const parts = [schema, ...(schema.oneOf || schema.anyOf || []).map((v) => deref(doc, v))];
+  const props = {};
+  for (const part of parts) {
+    for (const [key, prop] of Object.entries(part.properties || {})) {
+      const own = deref(doc, prop);
+      props[key] ??= own.anyOf ? { ...own, anyOf: own.anyOf.map((v) => deref(doc, v)) } : own;
+    }
+  }
+  return props;
+}
+
+/** The job kinds the server takes: the kind parameter of GET /jobs/defaults, else the request's kind field. */
+export async function jobKinds(props = {}) {
+  const doc = await openapi();
+  const param = (doc?.paths?.["/jobs/defaults"]?.get?.parameters || []).find((p) => p.name === "kind");
+  const fromParam = param ? describe(deref(doc, param.schema)).enum : undefined;
+  return fromParam || describe(props.kind).enum || ["pretrain"];
 }
 
 /** The branches of an Optional (anyOf [..., null]) and the property itself. */
@@ -77,7 +104,7 @@ export function shownDefaults(payload) {
 /** {kinds, props, defaults: {kind: payload}}: the job kinds POST /jobs takes and what each defaults to. */
 export async function jobSpec() {
   const props = await schemaProps("JobCreate");
-  const kinds = describe(props.kind).enum || ["pretrain"];
+  const kinds = await jobKinds(props);
   const all = await Promise.all(kinds.map((k) => api.jobDefaults(k)));
   return { kinds, props, defaults: Object.fromEntries(all.map((d) => [d.kind, d])) };
 }

@@ -5,7 +5,6 @@ import { h, fmtDuration, fmtNumber, fmtPct, backboneOf, widthOf } from "../ui.js
 /** Accuracy-like metrics (higher is better, drawn as percentages). */
 export const isAccuracy = (name) => /acc|top_?\d|agreement/.test(name || "");
 
-export const KINDS = ["pretrain", "distill", "finetune", "evaluate"];
 export const KIND_LABEL = { pretrain: "Teacher (PCL)", distill: "Student (KD)", finetune: "Fine-tune", evaluate: "Evaluate", retrieve: "Retrieval", synthesize: "Synthetic data" };
 export const STATUSES = ["waiting", "queued", "running", "completed", "failed", "cancelled"];
 

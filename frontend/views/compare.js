@@ -9,7 +9,7 @@ import * as charts from "../charts.js";
 import { updateQuery } from "../url.js";
 import { h, clear, statusBadge, fmtNumber, fmtPct, errorBox, emptyState, nextId, saveBlob, debounce, toast } from "../ui.js";
 import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, headlineMetric, countsText, fmtGap } from "../components/jobinfo.js";
-import { loadPrefs, savePrefs, chartScaleControls } from "../components/chartprefs.js";
+import { loadPrefs, savePrefs, chartScaleControls, prefChoice, X_CHOICES } from "../components/chartprefs.js";
 
 const ROLE_DASH = { teacher: "dash", student: "solid", baseline: "dot" };
 
@@ -116,16 +116,7 @@ export async function render(root, { query }) {
     sync();
     draw();
   } });
-  const xName = nextId("cx");
-  const xGroup = h("fieldset", { class: "segmented" }, h("legend", {}, "X axis"),
-    ["epoch", "step", "time"].map((m) => {
-      const rid = nextId("cxr");
-      return [h("input", { type: "radio", name: xName, id: rid, value: m, checked: prefs.x === m, onchange: () => {
-        prefs.x = m;
-        savePrefs(prefs);
-        draw();
-      } }), h("label", { for: rid }, m[0].toUpperCase() + m.slice(1))];
-    }));
+  const xGroup = prefChoice(prefs, "x", "X axis", X_CHOICES, () => draw());
   const scaleControls = chartScaleControls(prefs, { draw: () => draw(), drawSoon: () => drawSoon(), save: savePrefs });
   const pngBtn = h("button", { class: "btn btn-small", type: "button", "data-testid": "export-png", onclick: exportPng }, "Export PNG");
   const csvBtn = h("button", { class: "btn btn-small", type: "button", "data-testid": "export-csv", onclick: exportCsv }, "Export CSV");

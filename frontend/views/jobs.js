@@ -3,8 +3,9 @@
 import * as api from "../api.js";
 import { replaceQuery } from "../url.js";
 import { h, clear, statusBadge, progressBar, fmtAgo, errorBox, emptyState, announce, isActive, nextId } from "../ui.js";
-import { KINDS, KIND_LABEL, STATUSES, teacherId, sourceId, jobLink, modelText, kdTag, timingText, epochText, headline } from "../components/jobinfo.js";
+import { KIND_LABEL, STATUSES, teacherId, sourceId, jobLink, modelText, kdTag, timingText, epochText, headline } from "../components/jobinfo.js";
 import { demoButton, actionButtons } from "../components/actions.js";
+import { jobKinds } from "../components/jobfields.js";
 
 const PAGE = 50;
 
@@ -34,7 +35,8 @@ export async function render(root, { query }) {
     ),
   );
 
-  const kindSel = select("Kind", "kind", [["", "All kinds"], ...KINDS.map((k) => [k, KIND_LABEL[k]])]);
+  const kinds = await jobKinds(); // the server's names (GET /openapi.json)
+  const kindSel = select("Kind", "kind", [["", "All kinds"], ...kinds.map((k) => [k, KIND_LABEL[k] || k])]);
   const statusSel = select("Status", "status", [["", "All statuses"], ...STATUSES.map((s) => [s, s[0].toUpperCase() + s.slice(1)])]);
   const datasetSel = select("Dataset", "dataset_id", [["", "All datasets"]]);
   root.append(h("form", { class: "filters", role: "search", "aria-label": "Filter jobs", onsubmit: (e) => e.preventDefault() }, kindSel.wrap, statusSel.wrap, datasetSel.wrap, count));

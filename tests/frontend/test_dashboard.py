@@ -342,8 +342,10 @@ def test_dark_mode_underlined_links_and_chart_text(page: Any, demo: dict[str, An
     student = demo["student"]["id"]
     page.goto(f"/#/jobs/{student}")
     page.wait_for_function(f"({POINTS})() > 0")
-    link = page.locator(".lineage a").first
-    assert "underline" in link.evaluate("a => getComputedStyle(a).textDecorationLine")
+    for where in (".crumbs a", "[data-testid=key-metric] ~ * a, .lineage a"):
+        assert page.evaluate(f"() => [...document.querySelectorAll('{where}')].every(a => a.isConnected && "
+                             "getComputedStyle(a).textDecorationLine.includes('underline'))"), where
+    assert page.locator(".lineage a").count() > 0
     caption = page.locator("[data-testid=caption-loss]").inner_text()
     assert re.search(r"Latest: .*loss \d", caption), caption
     light = page.evaluate("() => document.getElementById('chart-loss').layout.plot_bgcolor")
