@@ -64,7 +64,7 @@ export function timingText(job) {
 }
 
 export function epochText(job) {
-  const total = job.total_epochs ?? job.config?.optim?.epochs ?? job.request?.epochs;
+  const total = job.total_epochs ?? job.config?.optim?.epochs;
   const epoch = job.epoch ?? 0;
   return total ? `epoch ${epoch}/${total}` : epoch ? `epoch ${epoch}` : "";
 }

@@ -89,7 +89,7 @@ export async function render(root, { query }) {
 
   function renderTable(payload) {
     const jobs = api.rows(payload);
-    const total = payload.count ?? jobs.length;
+    const total = payload.count;
     count.textContent = `${total} job${total === 1 ? "" : "s"}`;
     if (!jobs.length) {
       const filtered = filters.kind || filters.status || filters.dataset_id;
@@ -213,7 +213,7 @@ export async function render(root, { query }) {
       );
       if (stopped) return;
       const jobs = api.rows(payload);
-      const signature = JSON.stringify(jobs.map((j) => [j.id, j.status, j.progress, j.epoch, j.queue_position, j.eta_s, j.cancel_requested])) + (payload.count ?? "");
+      const signature = JSON.stringify(jobs.map((j) => [j.id, j.status, j.progress, j.epoch, j.queue_position, j.eta_s, j.cancel_requested])) + payload.count;
       if (force || signature !== lastSignature) {
         const focused = document.activeElement && document.activeElement.closest(".jobs-table") ? document.activeElement.id : null;
         renderTable(payload);
