@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ml import kinds, recipes
+from ml.grid import ROLES
 from ml.engine.callbacks import Callback
 from ml.errors import MLError
 
@@ -118,7 +119,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _add_train_args(p: argparse.ArgumentParser, spec: kinds.JobKind) -> None:
     p.add_argument("--recipe", help="a recipe under configs/ (e.g. tiny, pcl/r3d, grid/tiny); `python -m ml recipes` lists them")
     p.add_argument("--config", type=Path, help="YAML or JSON config (or recipe) file; `base: <recipe>` inherits a recipe")
-    p.add_argument("--role", help="a grid recipe's role (teacher, student, baseline): applies grid.roles.<role>")
+    p.add_argument("--role", choices=ROLES, help="a grid recipe's role: applies its grid.roles.<role> overrides")
     p.add_argument("--data-root", type=Path, help="dataset root (shortcut for --set data.root=...)")
     p.add_argument("--out", type=Path, required=True, help="run directory: checkpoint.pt, results.json, config.json")
     p.add_argument("--preset", choices=sorted(PRESET_RECIPES), default="pcl",

@@ -353,6 +353,17 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """``data["a"]["b"]["c"] = value`` for ``"a.b.c"``, creating sections on the way."""
+    node = data
+    *parents, leaf = dotted.strip().split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"{dotted!r}: {part!r} is not a section")
+    node[leaf] = value
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``a.b.c=value`` overrides; values are parsed as YAML scalars (numbers, bools, lists)."""
     import yaml
@@ -362,11 +373,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if "=" not in item:
             raise ValueError(f"override {item!r} must look like key.path=value")
         key, raw = item.split("=", 1)
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"override {item!r}: {part!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            set_dotted(out, key, yaml.safe_load(raw))
+        except ValueError as exc:
+            raise ValueError(f"override {item!r}: {exc}") from None
     return out

@@ -38,7 +38,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ml import kinds as kind_registry
-from ml.config import apply_overrides, path_fields
+from ml.config import apply_overrides, load_config_file, path_fields, set_dotted
 from ml.grid import ROLES
 
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -108,6 +108,7 @@ def _load_path(path: Path, root: Path, stack: tuple[Path, ...]) -> dict[str, Any
     unknown = set(data) - RECIPE_KEYS
     if unknown:
         raise RecipeError(f"{path}: unknown top-level key(s) {sorted(unknown)}; a recipe has {sorted(RECIPE_KEYS)}")
+    _check_sections(data, path)
     _check_no_paths(data, path)
     merged: dict[str, Any] = {}
     for name in _bases(data, str(path)):
@@ -125,15 +126,7 @@ def load_file(path: Path, *, root: Path = CONFIGS_DIR) -> dict[str, Any]:
     """A user's ``--config`` file: a recipe (top-level ``config``/``kinds``/``grid``) or a plain config of one kind
     (its sections, e.g. ``optim:``), each with an optional ``base:`` naming recipes; returned in the recipe format
     with a plain config under ``kinds: {"*": ...}`` (applied to whichever kind resolves it)."""
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        import json
-
-        data = json.loads(path.read_text())
-    else:
-        data = _read_yaml(path)
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: the top level must be a mapping")
+    data = load_config_file(Path(path))
     if set(data) - {"base", "description"} <= RECIPE_KEYS and set(data) & {"config", "kinds", "grid"}:
         merged: dict[str, Any] = {}
         for name in _bases(data, str(path)):
@@ -162,6 +155,17 @@ def _all_path_keys() -> frozenset[str]:
         except ImportError:  # a kind whose module is not installed cannot be resolved either
             continue
     return frozenset(keys)
+
+
+def _check_sections(data: Mapping[str, Any], where: Path) -> None:
+    """Section names are checked, not skipped: a misspelt kind or role would otherwise be silently unused."""
+    sections = {section for k in kind_registry.KINDS.values() for section in k.sections()}
+    unknown = set(data.get("kinds") or {}) - sections
+    if unknown:
+        raise RecipeError(f"{where}: kinds.{sorted(unknown)[0]} is not a job kind; kinds: {', '.join(sorted(sections))}")
+    roles = set(((data.get("grid") or {}).get("roles") or {}))
+    if roles - set(ROLES):
+        raise RecipeError(f"{where}: grid.roles.{sorted(roles - set(ROLES))[0]} is not a role; roles: {', '.join(ROLES)}")
 
 
 def _check_no_paths(data: Mapping[str, Any], where: Path | str) -> None:
@@ -201,14 +205,6 @@ def list_recipes(root: Path = CONFIGS_DIR) -> list[RecipeInfo]:
     return out
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    node = data
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
-
-
 def merge_for_kind(recipe: Mapping[str, Any], kind: str, *, role: str | None = None) -> dict[str, Any]:
     """The recipe's config dict for ``kind`` (and grid ``role``), before overrides and paths."""
     spec = kind_registry.get(kind)
@@ -240,7 +236,7 @@ def resolve_dict(name: str | Mapping[str, Any], kind: str, overrides: Mapping[st
         data = deep_merge(data, overrides)
     for dotted, value in (paths or {}).items():
         if value is not None:
-            _set_dotted(data, dotted, str(value))
+            set_dotted(data, dotted, str(value))
     return data
 
 

@@ -38,7 +38,7 @@ def test_every_recipe_file_validates_for_each_of_its_kinds(info: recipes.RecipeI
             recipes.resolve(info.name, kind, paths={"root": "/data/x"})
             continue
         cfg = recipes.resolve(info.name, kind, paths=_paths(kind))
-        assert cfg.kind == kind or (kind in ("pretrain", "distill") and cfg.kind == kind)
+        assert cfg.kind == kind
 
 
 def test_recipes_list_the_reference_per_backbone_the_cpu_sizes_the_grids_and_the_demo() -> None:
@@ -64,6 +64,12 @@ def test_base_inheritance_merges_in_order_and_refuses_cycles(tmp_path: Path) -> 
         recipes.load("x", root=tmp_path)
     with pytest.raises(recipes.RecipeError, match="unknown recipe 'nope'"):
         recipes.load("nope", root=tmp_path)
+    (tmp_path / "typo.yaml").write_text("kinds: {pretrian: {optim: {lr: 1}}}\n")
+    with pytest.raises(recipes.RecipeError, match=r"typo.yaml: kinds.pretrian is not a job kind"):
+        recipes.load("typo", root=tmp_path)
+    (tmp_path / "role.yaml").write_text("grid: {roles: {teachers: {}}}\n")
+    with pytest.raises(recipes.RecipeError, match=r"grid.roles.teachers is not a role"):
+        recipes.load("role", root=tmp_path)
 
 
 def test_errors_name_the_file_and_the_dotted_key(tmp_path: Path) -> None:
