@@ -32,21 +32,22 @@ def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer
            idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JobPublic:
     """Validate and queue a job of a kind in ml.kinds: its config sections, nested as in the CLI's YAML, override
     the recipe named by ``recipe``, which overrides the kind's defaults (GET /jobs/defaults shows them)."""
+    request = body.root
     if idempotency_key:
         existing = repo.job_by_idempotency_key(session, idempotency_key)
         if existing is not None:
-            check_replay(existing, body, idempotency_key=idempotency_key)
+            check_replay(existing, request, idempotency_key=idempotency_key)
             response.status_code = status.HTTP_200_OK
             return job_public(session, existing)
     try:
-        job = create_job(session, body, settings=settings, idempotency_key=idempotency_key)
+        job = create_job(session, request, settings=settings, idempotency_key=idempotency_key)
         session.commit()
     except IntegrityError:
         session.rollback()
         existing = repo.job_by_idempotency_key(session, idempotency_key or "")
         if existing is None:
             raise
-        check_replay(existing, body, idempotency_key=idempotency_key or "")
+        check_replay(existing, request, idempotency_key=idempotency_key or "")
         response.status_code = status.HTTP_200_OK
         return job_public(session, existing)
     enqueue_or_fail(session, enqueuer, job.id)

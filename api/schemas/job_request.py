@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
 from annotated_types import Le, Lt, MaxLen
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
+from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, TypeAdapter, create_model, model_validator
 
 from api.schemas.common import Id
 from ml import kinds as kind_registry
@@ -235,12 +235,17 @@ def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
 
 
 REQUESTS: dict[str, type[JobRequest]] = {name: _request_model(kind_registry.get(name)) for name in SUBMITTABLE}
-JobCreate = Annotated[Union[tuple(REQUESTS.values())], Field(discriminator="kind")]  # type: ignore[valid-type]
-"""POST /jobs: one request model per kind, chosen by ``kind``."""
-JOB_REQUEST: TypeAdapter[Any] = TypeAdapter(JobCreate)
+JobCreateUnion = Annotated[Union[tuple(REQUESTS.values())], Field(discriminator="kind")]  # type: ignore[valid-type]
+JOB_REQUEST: TypeAdapter[Any] = TypeAdapter(JobCreateUnion)
+
+
+class JobCreate(RootModel[JobCreateUnion]):  # type: ignore[valid-type]
+    """POST /jobs: one request model per kind (``kind`` chooses), each holding the ml config sections of that kind
+    (nested as in the CLI's YAML, walked from ml/config.py) and the service's fields; ``root`` is the request."""
 JobKindName = Literal[tuple(kind_registry.KINDS)]  # type: ignore[valid-type]
 """Every kind a job row can have (GET /jobs?kind=; ``synthesize`` jobs come from POST /datasets/synthetic)."""
-SubmittableKind = Literal[(*SUBMITTABLE, *ALIASES)]  # type: ignore[valid-type]
+SubmittableKind = Annotated[Literal[SUBMITTABLE], BeforeValidator(lambda k: ALIASES.get(k, k))]  # type: ignore[valid-type]
+"""A kind POST /jobs takes (the deprecated alias accepted on input, not listed)."""
 
 
 def _path_source(kind: str, dotted: str) -> str:

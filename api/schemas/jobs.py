@@ -22,6 +22,9 @@ class JobDefaults(BaseModel):
                                  "source job when unset")
     clips: dict[str, dict[str, int]] = Field(description="deprecated: frames and crop of the old clip presets")
     recipes: list[str] = Field(description="recipes that resolve for this kind")
+    parent_field: str | None = Field(description="the request field naming this kind's parent job, if it takes one")
+    legacy: dict[str, str] = Field(description="deprecated flat field -> the setting it stands for (e.g. epochs -> "
+                                   "optim.epochs)")
 
 
 class JobRef(BaseModel):

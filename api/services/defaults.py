@@ -9,6 +9,7 @@ from typing import Any
 from api.schemas import JobDefaults
 from api.schemas.job_request import canonical_kind, legacy_names
 from api.services.jobspec import INHERITED, inherits, resolved_defaults
+from ml import kinds as kind_registry
 from ml import recipes
 from ml.kd_terms import legacy_target
 from persistence.settings import Settings
@@ -34,6 +35,7 @@ def job_defaults(kind: str, *, settings: Settings, recipe: str | None = None) ->
     Source-taking kinds take ``inherited`` from the source job when it is given; the values shown are the
     from-scratch ones."""
     kind = canonical_kind(kind)
+    spec = kind_registry.get(kind)
     config = resolved_defaults(kind, recipe)
     values: dict[str, Any] = {name: _get(config, dotted) for name, dotted in legacy_names(kind).items()}
     if "distill_target" in values:  # the old name of the terms the default spells
@@ -43,4 +45,5 @@ def job_defaults(kind: str, *, settings: Settings, recipe: str | None = None) ->
                   max_attempts=settings.max_attempts)
     return JobDefaults(kind=kind, recipe=recipe, config=config, values=values,
                        inherited=list(INHERITED) if inherits(kind) else [], clips=clip_presets(),
-                       recipes=[r.name for r in recipes.list_recipes() if kind in r.kinds])
+                       recipes=[r.name for r in recipes.list_recipes() if kind in r.kinds], legacy=legacy_names(kind),
+                       parent_field=spec.parent_request if spec.needs else None)
