@@ -51,10 +51,12 @@ class UploadGate:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.active = 0
+        self.refused = 0  # uploads answered 503 because the gate was full
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         if self.active >= self.limit:
+            self.refused += 1
             raise UploadError(503, f"{self.active} uploads are already being received (MAX_CONCURRENT_UPLOADS="
                                    f"{self.limit}); retry in a few seconds", headers={"Retry-After": "5", **CLOSE})
         self.active += 1
