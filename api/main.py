@@ -22,14 +22,14 @@ from fastapi.staticfiles import StaticFiles
 from api import observability, outage
 from api.browser_guard import BrowserGuard
 from api.deps import PUBLIC
-from api.enqueue import Enqueuer
-from api.predict_pool import PredictPool
-from api.predictors import PredictorCache
+from api.services.enqueue import Enqueuer
+from api.services.prediction_pool import PredictPool
+from api.services.predictors import PredictorCache
 from api.responses import add_error_schema, document_common
 from api.routes import (artifacts, datasets, demo, experiments, health, jobs, metrics, models, predict, prometheus,
                         tokens)
 from api.slow_clients import BodyDeadlineMiddleware
-from api.upload import UploadGate
+from api.services.upload import UploadGate
 from persistence import repo
 from persistence.session import make_engine, make_sessionmaker, transaction
 from persistence.settings import Settings, get_settings

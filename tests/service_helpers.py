@@ -17,6 +17,9 @@ from persistence.session import make_engine, make_sessionmaker
 from persistence.settings import LOOPBACK_NAMES, PROJECT_ROOT, Settings
 
 TERMINAL = {"completed", "failed", "cancelled"}
+# the shared test servers (override with TEST_POSTGRES_URL / TEST_REDIS_URL)
+PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
 def make_settings(var_dir: Path, **overrides: Any) -> Settings:

@@ -28,7 +28,7 @@ from persistence.models import Job
 from persistence.session import transaction
 from persistence.status import JobStatus
 from worker.progress import JobCallback, JobHeartbeat, Lease, StopCheck, Superseded
-from worker.runtime import WorkerRuntime
+from worker.state import WorkerRuntime
 
 log = logging.getLogger("worker.job")
 

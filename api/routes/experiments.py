@@ -6,16 +6,15 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy.orm import Session
 
 from api.deps import READ, EnqueuerDep, SessionDep, SettingsDep, SubmitAccess
-from api.experiment_view import experiment_public, summary
-from api.grid import create_experiment, plan_counts
+from api.services.experiments import create_experiment, plan_counts
 from api.outage import RETRY_AFTER_S
+from api.present import experiment_public, summary
 from api.responses import errors
+from api.services.lookup import get_experiment_or_404
 from api.schemas import ExperimentCreate, ExperimentPlan, ExperimentPublic, ExperimentSummary, Id, Offset, Page
 from persistence import repo
-from persistence.models import Experiment
 from persistence.status import JobStatus
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
@@ -64,14 +63,6 @@ def list_(session: SessionDep, offset: Annotated[Offset, Query()] = 0,
     rows, count = repo.list_experiments(session, offset=offset, limit=limit)
     counts = repo.experiment_status_counts(session, [e.id for e in rows])
     return Page[ExperimentSummary](data=[summary(e, counts[e.id]) for e in rows], count=count)
-
-
-def get_experiment_or_404(session: Session, experiment_id: int) -> Experiment:
-    exp = repo.get_experiment(session, experiment_id)
-    if exp is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            detail=f"experiment {experiment_id} not found; GET /experiments lists them")
-    return exp
 
 
 @router.get("/{experiment_id}", response_model=ExperimentPublic, operation_id="experiments-get", dependencies=[READ],

@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from sqlalchemy.exc import IntegrityError
 
-from api.defaults import job_defaults
+from api.services.defaults import job_defaults
 from api.deps import READ, EnqueuerDep, SessionDep, SettingsDep, SubmitAccess
-from api.enqueue import Enqueuer
-from api.outage import RETRY_AFTER_S
+from api.services.enqueue import enqueue_or_fail
+from api.services.lookup import get_job_or_404
 from api.present import job_public
 from api.responses import errors
 from api.schemas import JOB_KINDS, Id, JobCreate, JobDefaults, JobKind, JobPublic, JobStatusName, Offset, Page
-from api.submit import check_replay, create_job
+from api.services.submission import check_replay, create_job
 from persistence import repo
-from persistence.models import Job
 from persistence.status import JobStatus
-from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-log = logging.getLogger("api.jobs")
-
-
-def get_job_or_404(session: Session, job_id: int) -> Job:
-    job = repo.get_job(session, job_id)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found; GET /jobs lists jobs")
-    return job
-
-
-def enqueue_or_fail(session: Session, enqueuer: Enqueuer, job_id: int) -> None:
-    """Send the job's message after commit; if the broker is down the job fails with a resumable reason."""
-    try:
-        enqueuer.send(job_id)
-    except Exception as exc:  # noqa: BLE001 - any broker error
-        log.error("enqueue of job %d failed: %s", job_id, exc)
-        repo.transition(session, job_id, to=JobStatus.FAILED, expected=[JobStatus.QUEUED],
-                        error=f"could not reach the broker ({type(exc).__name__}); POST /jobs/{job_id}/resume "
-                              "when it is back")
-        session.commit()
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)},
-                            detail=f"job {job_id} saved but the broker is unreachable ({type(exc).__name__}); "
-                                   f"POST /jobs/{job_id}/resume when it is back") from exc
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic, operation_id="jobs-create",

@@ -18,14 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import READ, SessionDep
 from api.present import eta_seconds
-from api.routes.jobs import get_job_or_404
+from api.services.lookup import get_job_or_404
 from api.responses import errors
 from api.schemas import Id, Offset
 from persistence import repo
 
 router = APIRouter(prefix="/jobs", tags=["metrics"])
 
-MetricSeries = dict[str, list[dict[str, Any]]]
 LAST_ID_HEADER = "X-Last-Metric-Id"
 
 

@@ -105,8 +105,8 @@ def test_metrics_answer_what_is_known_when_the_database_is_partitioned(tmp_path:
 
 
 def test_predict_pool_and_upload_gate_count_refusals() -> None:
-    from api.predict_pool import PoolBusy, PredictPool
-    from api.upload import UploadError, UploadGate
+    from api.services.prediction_pool import PoolBusy, PredictPool
+    from api.services.upload import UploadError, UploadGate
 
     pool = PredictPool(concurrency=1, queue=0)
     try:

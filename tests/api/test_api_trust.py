@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.jobspec import CONFIG_CLASS
+from api.services.jobspec import CONFIG_CLASS
 from ml.config import path_fields
 from persistence import repo
 from persistence.session import make_engine, make_sessionmaker

@@ -407,7 +407,7 @@ def test_predict_that_times_out_waiting_for_a_slot_is_503_not_504(tmp_path: Path
 
 
 def test_sniff_containers() -> None:
-    from api.upload import sniff_container
+    from api.services.upload import sniff_container
 
     assert sniff_container(b"RIFF\x10\x00\x00\x00AVI LIST") == ".avi"
     assert sniff_container(b"\x00\x00\x00\x18ftypmp42\x00\x00") == ".mp4"

@@ -112,7 +112,7 @@ def test_jobs_whose_message_was_never_sent_or_lost_run_once(cluster: tuple[TestC
     import redis
 
     from api.schemas import JobCreate
-    from api.submit import create_job
+    from api.services.submission import create_job
 
     c, settings, tmp = cluster
     ds = _dataset(c)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import HTTPException, status
 from sqlalchemy.orm import Session
 
-from api.jobspec import JobSpecError, build_config, hash_config
+from api.services.jobspec import JobSpecError, build_config, hash_config
 from api.schemas import JobCreate
 from persistence import repo
 from ml.data.clip_needs import config_frames_needed

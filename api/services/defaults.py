@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from api.jobspec import FIELD_PATHS, build_config, clip_dict
+from api.services.jobspec import FIELD_PATHS, build_config, clip_dict
 from api.schemas import JobCreate, JobDefaults, JobKind
-from api.submit import INHERITED
+from api.services.submission import INHERITED
 from persistence.settings import Settings
 
 _PLACEHOLDER_ROOT = Path("/dataset")  # never read: build_config only validates the config

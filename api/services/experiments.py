@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.schemas import ExperimentCreate, ExperimentPlan, JobCreate
 from ml.grid import GridRun, plan_grid
-from api.submit import check_clip_needs, create_job, job_config
+from api.services.submission import check_clip_needs, create_job, job_config
 from persistence import repo
 from persistence.models import Experiment, Job
 from persistence.settings import Settings
