@@ -11,6 +11,13 @@ Bounds, all enforced while the body streams in (nothing is buffered beyond them)
 
 The temp file is removed in every exit path (413, 422, client disconnect, a stalled body's 408, cancellation);
 refusals that leave body bytes unread carry ``Connection: close`` so the server drops the connection.
+
+Why not FastAPI's own ``File()``/``UploadFile`` parsing (0.165 has ``max_body_size`` and ``form_limits``): a route
+with form parameters has its whole body read and parsed before any dependency or the route itself runs, so
+:class:`UploadGate` could not refuse an upload before its body is read; ``max_body_size`` is fixed when the route
+is declared (at import), while the cap here is MAX_UPLOAD_MB from the Settings the app was built with; and its
+413 neither names the setting nor closes the connection on the unread rest of the body. The file part would also
+go to Starlette's spooled temp file (memory, then the system temp dir) instead of a unique file under VAR_DIR.
 """
 
 from __future__ import annotations
