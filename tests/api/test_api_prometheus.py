@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.main import create_app
 from persistence.session import make_engine, make_sessionmaker
-from service_helpers import make_settings, wait_for
+from service_helpers import WorkerProcess, make_settings, render_dataset, tiny, wait_for, wait_job
 from tcp_proxy import TcpProxy
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -128,3 +128,37 @@ def test_predict_pool_and_upload_gate_count_refusals() -> None:
                 pass
     assert gate.refused == 1 and gate.active == 0
 
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_metrics_move_when_a_job_runs_on_a_real_worker(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "var")
+    worker = WorkerProcess(settings, name="prom@test", log_path=tmp_path / "worker.log").start()
+    try:
+        worker.wait_ready()
+        with TestClient(create_app(settings)) as c:
+            dataset = render_dataset(c)
+            before = scrape(c)
+            assert value(before, "kdvideo_worker_current_job", worker="prom@test") == 0
+            assert value(before, "kdvideo_workers_live") == 1
+            job = c.post("/jobs", json=tiny("pretrain", dataset["id"], epochs=3)).json()
+            labels = {"job": str(job["id"]), "kind": "pretrain", "worker": "prom@test"}
+
+            def training() -> Samples | None:
+                s = scrape(c)
+                return s if (value(s, "kdvideo_job_clips_per_second", **labels) or 0) > 0 else None
+
+            running = wait_for(training, timeout=180, what="a running job with throughput", log=worker.log_tail)
+            assert value(running, "kdvideo_jobs", kind="pretrain", status="running") == 1
+            assert value(running, "kdvideo_worker_current_job", worker="prom@test") == job["id"]
+            assert 0 <= (value(running, "kdvideo_worker_heartbeat_age_seconds", worker="prom@test") or -1) < 30
+            assert wait_job(c, job["id"], worker=worker)["status"] == "completed"
+            after = scrape(c)
+            assert value(after, "kdvideo_jobs", kind="pretrain", status="completed") == 1
+            assert value(after, "kdvideo_jobs", kind="pretrain", status="running") == 0
+            assert value(after, "kdvideo_job_clips_per_second", **labels) is None  # only running jobs are listed
+            posted = value(after, "kdvideo_http_requests_total", method="POST", route="/jobs", status="201")
+            assert posted == 1
+    finally:
+        worker.stop()
