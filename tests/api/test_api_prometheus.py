@@ -58,6 +58,25 @@ def test_metrics_parse_and_label_requests_by_route_template(client: TestClient) 
     assert value(again, "kdvideo_http_requests_total", method="GET", route="/metrics", status="200") == 1
 
 
+def test_the_grafana_dashboard_queries_only_exposed_metrics(client: TestClient) -> None:
+    """docs/grafana/kdvideo-dashboard.json: its datasource is a variable, and every kdvideo_* series its panels
+    query is one /metrics exposes (a renamed metric fails here, not silently on a dashboard)."""
+    import json
+    import re
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "kdvideo-dashboard.json"
+    dash = json.loads(path.read_text())
+    assert any(v["type"] == "datasource" and v["name"] == "datasource" for v in dash["templating"]["list"])
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert all(t["datasource"]["uid"] == "${datasource}" for p in dash["panels"] for t in p["targets"])
+    r = client.get("/metrics")
+    exposed = {s.name for f in text_string_to_metric_families(r.text) for s in f.samples} | {
+        f.name for f in text_string_to_metric_families(r.text)}  # families without samples yet (no running job)
+    exposed |= {f"{n}_total" for n in exposed} | {f"{n}_bucket" for n in exposed}
+    queried = {m for e in exprs for m in re.findall(r"kdvideo_[a-z_]+", e)}
+    assert len(queried) >= 15 and queried <= exposed, queried - exposed
+
+
 def test_metrics_need_a_read_token_when_auth_is_on(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "var", auth="on")
     with TestClient(create_app(settings)) as c:
