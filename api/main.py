@@ -25,9 +25,9 @@ from api.deps import PUBLIC
 from api.services.enqueue import Enqueuer
 from api.services.prediction_pool import PredictPool
 from api.services.predictors import PredictorCache
-from api.responses import add_error_schema, document_common
+from api.responses import add_error_schema, document_common, install_validation_errors
 from api.routes import (artifacts, datasets, demo, experiments, health, jobs, metrics, models, predict, prometheus,
-                        tokens)
+                        recipes, tokens)
 from api.slow_clients import BodyDeadlineMiddleware
 from api.services.upload import UploadGate
 from persistence import repo
@@ -93,10 +93,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.predict_pool = PredictPool(concurrency=settings.predict_concurrency, queue=settings.predict_queue)
     app.state.upload_gate = UploadGate(settings.max_concurrent_uploads)
     app.add_middleware(BodyDeadlineMiddleware, idle_s=settings.request_body_timeout_s)
-    for module in (health, datasets, jobs, metrics, artifacts, models, predict, demo, experiments, tokens, prometheus):
+    for module in (health, datasets, jobs, metrics, artifacts, models, predict, demo, experiments, recipes, tokens,
+                   prometheus):
         document_common(module.router.routes)
         app.include_router(module.router)
     outage.install(app)
+    install_validation_errors(app)
     app.add_middleware(BrowserGuard, trusted_hosts=settings.trusted_hosts, allowed_origins=settings.allowed_origins)
     observability.install(app)  # outermost: counts and times every answer, the guards' refusals too
     app.openapi = lambda: openapi_schema(app, settings)  # type: ignore[method-assign]

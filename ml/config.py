@@ -133,6 +133,11 @@ class DistillConfig(StrictModel):
             data["terms"] = dict(LEGACY_TARGETS[target])
         return data
 
+    @property
+    def target(self) -> str | None:
+        """Deprecated read-only view: the old ``target`` spelling of ``terms`` (None when it has none)."""
+        return legacy_target(self.terms)
+
     @field_validator("terms")
     @classmethod
     def _known_terms(cls, terms: dict[str, float]) -> dict[str, float]:
@@ -239,7 +244,23 @@ class RetrieveConfig(StrictModel):
     runtime: RuntimeConfig = RuntimeConfig()
 
 
-AnyConfig = PretrainConfig | FinetuneConfig | RetrieveConfig
+class KnnConfig(StrictModel):
+    """Weighted kNN classification on frozen features (InstDisc, Wu et al. 2018, as solo-learn reports it): the train
+    list is the memory bank, the test list the queries; a query's score for a class is the sum of exp(cos/T) over
+    those of its k nearest train videos that have the class. Reports top-1/top-5."""
+
+    kind: Literal["knn"] = "knn"
+    data: DataConfig
+    checkpoint: Path | None = Field(None, description="None: a randomly initialised backbone")
+    clip: ClipSpec | None = Field(None, description="None: the checkpoint's clip spec")
+    model: ModelConfig | None = None
+    k: int = Field(20, ge=1, le=1000, description="neighbours that vote (solo-learn: 20; InstDisc: 200)")
+    temperature: float = Field(0.07, gt=0, description="vote weight exp(cosine / T)")
+    clips: int = Field(10, ge=1, le=64, description="clips per video; a video's feature is their mean")
+    runtime: RuntimeConfig = RuntimeConfig()
+
+
+AnyConfig = PretrainConfig | FinetuneConfig | RetrieveConfig | KnnConfig
 
 
 def _nested_models(annotation: Any) -> list[type[BaseModel]]:

@@ -89,6 +89,9 @@ _ENTRIES = (
     JobKind("retrieve", "nearest-neighbour video retrieval on frozen features", "ml.config:RetrieveConfig",
             "ml.engine.runner:run_retrieve", frozenset({RESULTS}), needs=BACKBONE, parent_field="checkpoint",
             cli_parent_flag="checkpoint"),
+    JobKind("knn", "weighted kNN top-1/top-5 on frozen features (train list as the memory bank)", "ml.config:KnnConfig",
+            "ml.engine.knn:run_knn", frozenset({RESULTS}), needs=BACKBONE, parent_field="checkpoint",
+            cli_parent_flag="checkpoint"),
     JobKind("synthesize", "render a synthetic action dataset (worker only)", "ml.synthetic_spec:SynthesizeConfig",
             "ml.engine.runner:run_synthesize", frozenset({DATASET}), cli=False, uses_runtime=False),
 )

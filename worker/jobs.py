@@ -35,14 +35,6 @@ log = logging.getLogger("worker.job")
 
 Enqueue = Callable[[int, float], None]  # (job_id, countdown seconds)
 
-# where a parent's checkpoint goes in each kind's ml config
-PARENT_FIELD: dict[str, tuple[str, ...]] = {
-    "distill": ("distill", "teacher_checkpoint"),
-    "finetune": ("source_checkpoint",),
-    "evaluate": ("checkpoint",),
-}
-
-
 class JobConfigError(Exception):
     """The job cannot run as configured; it fails without retry."""
 
@@ -54,21 +46,15 @@ class Outcome:
     enqueued: list[int] = field(default_factory=list)
 
 
-def config_class(kind: str) -> Any:
-    from ml.config import FinetuneConfig, PretrainConfig, RetrieveConfig
-    from ml.synthetic_spec import SYNTHESIZE, SynthesizeConfig
-
-    return {"pretrain": PretrainConfig, "distill": PretrainConfig, "finetune": FinetuneConfig,
-            "evaluate": RetrieveConfig, SYNTHESIZE: SynthesizeConfig}[kind]
-
-
 def build_ml_config(job: Job, parent: Job | None, *, dataset_root: str | None) -> Any:
     """The job's stored ml config, validated, with every path-typed field set by the service itself: the data
     root from the dataset row, the parent's final checkpoint from the parent job, the rest left unset. A path
     stored in the job's config (whatever wrote it) is never used."""
+    from ml import kinds as kind_registry
     from ml.config import path_fields
 
-    cls = config_class(job.kind)
+    spec = kind_registry.get(job.kind)
+    cls = spec.config_class()
     data = copy.deepcopy(job.config)
     for dotted in path_fields(cls):
         *path, leaf = dotted.split(".")
@@ -83,12 +69,12 @@ def build_ml_config(job: Job, parent: Job | None, *, dataset_root: str | None) -
         data.setdefault("data", {})["root"] = dataset_root
     else:  # synthesize writes the dataset's folder
         data["root"] = dataset_root
-    if parent is not None and job.kind in PARENT_FIELD:
+    if parent is not None and spec.parent_field:
         ckpt = parent.checkpoint_path
         if parent.status != JobStatus.COMPLETED or not ckpt or not Path(ckpt).is_file():
             raise JobConfigError(f"job {parent.id} ({parent.kind}) has no finished checkpoint "
                                  f"(status {parent.status.value})")
-        *path, leaf = PARENT_FIELD[job.kind]
+        *path, leaf = spec.parent_field.split(".")
         node = data
         for key in path:
             node = node.setdefault(key, {})

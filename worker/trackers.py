@@ -43,13 +43,13 @@ def flatten(data: Any, prefix: str = "") -> dict[str, str]:
 
 def job_params(job: Job) -> dict[str, str]:
     """The job's stored ml config, flattened, without path-typed fields; plus its kind and dataset id."""
+    from ml import kinds
     from ml.config import path_fields
-    from worker.jobs import config_class
 
     params = flatten(job.config)
     try:
-        hidden = path_fields(config_class(job.kind))
-    except KeyError:  # a kind this worker does not know: send no field that could be a path
+        hidden = path_fields(kinds.get(job.kind).config_class())
+    except ValueError:  # a kind this worker does not know: send no field that could be a path
         hidden = frozenset(k for k in params if "path" in k or "root" in k or "checkpoint" in k)
     params = {k: v for k, v in params.items() if k not in hidden}
     params.update({"kind": job.kind, "dataset_id": str(job.dataset_id)})
@@ -57,18 +57,21 @@ def job_params(job: Job) -> dict[str, str]:
 
 
 def job_tags(job: Job, ancestors: Sequence[Job]) -> dict[str, str]:
-    """Job id, kind, dataset, and lineage: the parent as teacher (distill) or source (finetune, evaluate), and
-    the whole chain of ancestor ids (``lineage``: nearest first)."""
+    """Job id, kind, dataset, and lineage: the parent under the name the kind's request gives it (ml.kinds:
+    ``teacher_job_id`` for distill, ``source_job_id`` otherwise), and the chain of ancestors (``lineage``: nearest
+    first)."""
+    from ml import kinds
+
     tags = {f"{TAG}job_id": str(job.id), f"{TAG}kind": job.kind, f"{TAG}dataset_id": str(job.dataset_id),
             "mlflow.runName": f"job-{job.id}-{job.kind}" + (f"-{job.name}" if job.name else "")}
     if ancestors:
         parent = ancestors[0]
-        role = "teacher_job_id" if job.kind == "distill" else "source_job_id"
+        role = kinds.KINDS[job.kind].parent_request if job.kind in kinds.KINDS else "parent_job_id"
         tags[f"{TAG}{role}"] = str(parent.id)
         tags[f"{TAG}parent_kind"] = parent.kind
         tags[f"{TAG}lineage"] = " > ".join(f"{a.kind}:{a.id}" for a in ancestors)
         teacher = next((a.parent_id for a in ancestors if a.kind == "distill" and a.parent_id), None)
-        if teacher is not None and job.kind != "distill":  # a fine-tuned student: its student's teacher
+        if teacher is not None and f"{TAG}teacher_job_id" not in tags:  # e.g. a fine-tuned student's teacher
             tags[f"{TAG}teacher_job_id"] = str(teacher)
     return {k: v[:5000] for k, v in tags.items()}
 
@@ -138,7 +141,7 @@ class MlflowTracker:
 
             try:
                 weights = export_weights(checkpoint, out_dir / WEIGHTS_NAME)
-            except CheckpointError as exc:  # e.g. an evaluate job's checkpoint holds no network
+            except CheckpointError as exc:  # e.g. a retrieve job's checkpoint holds no network
                 log.info("MLflow: job %d has no weights to log (%s)", self.job_id, exc)
             else:
                 self.client.log_artifact(self.run_id, str(weights), artifact_path="model")

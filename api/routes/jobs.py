@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from api.services.defaults import job_defaults
@@ -13,8 +15,10 @@ from api.services.enqueue import enqueue_or_fail
 from api.services.lookup import get_job_or_404
 from api.present import job_public
 from api.responses import errors
-from api.schemas import JOB_KINDS, Id, JobCreate, JobDefaults, JobKind, JobPublic, JobStatusName, Offset, Page
-from api.services.submission import check_replay, create_job
+from api.schemas import (Id, JobCreate, JobDefaults, JobKindName, JobPublic, JobStatusName, Offset, Page,
+                         SubmittableKind, parse_request)
+from api.schemas.job_request import REQUESTS, RecipeName, canonical_kind
+from api.services.submission import check_replay, create_job, stored_request
 from persistence import repo
 from persistence.status import JobStatus
 
@@ -26,7 +30,8 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: SubmitAccess,
            response: Response,
            idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JobPublic:
-    """Validate and queue a pretrain, distill, finetune or evaluate job."""
+    """Validate and queue a job of a kind in ml.kinds: its config sections, nested as in the CLI's YAML, override
+    the recipe named by ``recipe``, which overrides the kind's defaults (GET /jobs/defaults shows them)."""
     if idempotency_key:
         existing = repo.job_by_idempotency_key(session, idempotency_key)
         if existing is not None:
@@ -49,18 +54,18 @@ def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer
 
 
 @router.get("", response_model=Page[JobPublic], operation_id="jobs-list", dependencies=[READ])
-def list_(session: SessionDep, kind: JobKind | None = None, status_: Annotated[JobStatusName | None,
+def list_(session: SessionDep, kind: JobKindName | Literal["evaluate"] | None = None, status_: Annotated[JobStatusName | None,
           Query(alias="status")] = None, dataset_id: Id | None = None,
           offset: Annotated[Offset, Query()] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Page[JobPublic]:
-    rows, count = repo.list_jobs(session, kind=kind, status=JobStatus(status_) if status_ else None,
+    rows, count = repo.list_jobs(session, kind=canonical_kind(kind) if kind else None, status=JobStatus(status_) if status_ else None,
                                  dataset_id=dataset_id, offset=offset, limit=limit)
     return Page[JobPublic](data=[job_public(session, j, with_lineage=False) for j in rows], count=count)
 
 
 @router.get("/defaults", response_model=JobDefaults, operation_id="jobs-defaults", dependencies=[READ])
-def defaults(settings: SettingsDep, kind: JobKind = "pretrain") -> JobDefaults:
-    """The value each unset JobCreate field takes for ``kind`` (resolved from the ml config defaults)."""
-    return job_defaults(kind, settings=settings)
+def defaults(settings: SettingsDep, kind: SubmittableKind = "pretrain", recipe: RecipeName | None = None) -> JobDefaults:
+    """What each unset setting of a ``kind`` job becomes (the ml config defaults, then ``recipe``'s values)."""
+    return job_defaults(kind, settings=settings, recipe=recipe)
 
 
 @router.get("/{job_id}", response_model=JobPublic, operation_id="jobs-get", dependencies=[READ], responses=errors(404))
@@ -104,10 +109,13 @@ def retry(job_id: Id, session: SessionDep, settings: SettingsDep, enqueuer: Enqu
     if not old.status.is_terminal:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             detail=f"job {job_id} is {old.status.value}; cancel it first or wait for it to end")
-    if old.kind not in JOB_KINDS:  # a synthesize job re-renders with resume; it has no JobCreate to repeat
+    if canonical_kind(old.kind) not in REQUESTS:  # a synthesize job re-renders with resume; no request to repeat
         raise HTTPException(status.HTTP_409_CONFLICT,
                             detail=f"job {job_id} is a {old.kind} job; POST /jobs/{job_id}/resume runs it again")
-    body = JobCreate.model_validate(old.request)
+    try:
+        body = parse_request(stored_request(old))
+    except ValidationError as exc:  # a request stored before a rule existed (e.g. one naming a path)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
     job = create_job(session, body, settings=settings)
     job.retry_of = old.id
     session.commit()

@@ -1,16 +1,14 @@
-"""Shared request/response pieces: ids, offsets, seeds, pages, job kind and status names."""
+"""Shared request/response pieces: ids, offsets, seeds, pages, job status names."""
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, Literal, TypeVar, get_args
+from typing import Annotated, Generic, Literal, TypeVar
 
 from annotated_types import Ge, Le
 from pydantic import BaseModel
 
 
 T = TypeVar("T")
-JobKind = Literal["pretrain", "distill", "finetune", "evaluate"]
-JOB_KINDS: tuple[str, ...] = get_args(JobKind)  # what POST /jobs accepts (a "synthesize" job comes from /datasets)
 JobStatusName = Literal["waiting", "queued", "running", "completed", "failed", "cancelled"]
 
 MAX_INT64 = 2**63 - 1

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ml.config import BackboneName  # pydantic only; ml.config does not import torch
 from api.schemas.common import Id, JobStatusName, Seed
+from api.schemas.job_request import RecipeName
 
 
 ExperimentRole = Literal["teacher", "student", "baseline", "finetune"]
@@ -41,7 +42,9 @@ class ExperimentCreate(BaseModel):
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=10,
                              description="each seed repeats the grid; baselines train with seed + 1000",
                              json_schema_extra={"default": [0]})
-    # the shared budget (as in JobCreate)
+    recipe: RecipeName | None = Field(None, description="a recipe (GET /recipes; a grid recipe such as "  # type: ignore[valid-type]
+                                      "'grid/tiny' also sets each role's budget); the fields below override it")
+    # the shared budget (deprecated flat job fields, as the old JobCreate)
     width: float | None = None
     modality: Literal["res", "rgb"] | None = None
     clip: Literal["default", "tiny"] | None = None

@@ -82,3 +82,14 @@ class LogsPublic(BaseModel):
     job_id: int
     path: str | None
     lines: list[str]
+
+
+class RecipePublic(BaseModel):
+    """A recipe file under configs/ and what it resolves to for each kind it serves."""
+
+    name: str = Field(description="pass as `recipe` to POST /jobs or POST /experiments")
+    description: str
+    kinds: list[str]
+    grid: bool = Field(description="a grid recipe (experiments/reproduce.py, POST /experiments): roles' budgets")
+    defaults: dict[str, dict[str, Any]] = Field(description="per kind: the settings a job on this recipe gets "
+                                                "when its request leaves them unset (nested as in the request)")

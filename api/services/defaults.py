@@ -1,55 +1,43 @@
-"""Resolved defaults of every JobCreate field per kind, derived from the same code path a submission takes
-(``api.jobspec.build_config`` on an empty request, so ``ml.config`` stays the one copy of the numbers)."""
+"""GET /jobs/defaults: what every unset setting of a job becomes, resolved by the code path a submission takes
+(``jobspec.resolved_defaults``: the kind's defaults, then the recipe), so ``ml.config`` and ``configs/`` stay the
+one copy of the numbers."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from api.services.jobspec import FIELD_PATHS, build_config, clip_dict
-from api.schemas import JobCreate, JobDefaults, JobKind
-from api.services.submission import INHERITED
+from api.schemas import JobDefaults
+from api.schemas.job_request import canonical_kind, legacy_names
+from api.services.jobspec import INHERITED, inherits, resolved_defaults
+from ml import recipes
 from persistence.settings import Settings
 
-_PLACEHOLDER_ROOT = Path("/dataset")  # never read: build_config only validates the config
 
-
-def _walk(config: Any, path: tuple[str, ...]) -> Any:
-    node = config
-    for key in path:
-        node = getattr(node, key) if node is not None else None  # evaluate: model/clip None = the checkpoint's
-    return node
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+def _get(data: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
 
 
 def clip_presets() -> dict[str, dict[str, int]]:
+    """The deprecated ``clip`` presets' frames and crop: the config default and recipe ``tiny``'s clip."""
     out: dict[str, dict[str, int]] = {}
-    for name in ("default", "tiny"):
-        spec = clip_dict(JobCreate(kind="pretrain", dataset_id=1, clip=name))
-        assert spec is not None
-        out[name] = {"frames": spec["frames"], "crop": spec["crop"]}
+    for name, recipe in (("default", None), ("tiny", "tiny")):
+        clip = resolved_defaults("pretrain", recipe)["clip"]
+        out[name] = {"frames": clip["frames"], "crop": clip["crop"]}
     return out
 
 
-def job_defaults(kind: JobKind, *, settings: Settings) -> JobDefaults:
-    """What an unset field of a ``kind`` job becomes (finetune/evaluate: ``inherited`` fields come from the source
-    job when it is given; the values shown are the from-scratch ones)."""
-    parent = Path("parent.pt") if kind in ("distill", "evaluate") else None
-    config = build_config(JobCreate(kind=kind, dataset_id=1), data_root=_PLACEHOLDER_ROOT, split=1, subset=1.0,
-                          parent_checkpoint=parent)
-    values: dict[str, Any] = {name: _json(_walk(config, path)) for name, path in FIELD_PATHS[kind].items()}
-    clip = getattr(config, "clip", None)
-    if clip is not None:
-        values.update(clip="default", frames=clip.frames, crop=clip.crop)
-    else:  # evaluate: the checkpoint's clip
-        values.update(clip=None, frames=None, crop=None)
-    values["max_attempts"] = settings.max_attempts
-    if kind != "evaluate":
-        values["data_fraction"] = 1.0
-    return JobDefaults(kind=kind, values=values, inherited=list(INHERITED) if kind in ("finetune", "evaluate") else [],
-                       clips=clip_presets())
+def job_defaults(kind: str, *, settings: Settings, recipe: str | None = None) -> JobDefaults:
+    """The nested defaults of a ``kind`` job (under ``recipe``), plus the deprecated flat view (``values``).
+    Source-taking kinds take ``inherited`` from the source job when it is given; the values shown are the
+    from-scratch ones."""
+    kind = canonical_kind(kind)
+    config = resolved_defaults(kind, recipe)
+    values: dict[str, Any] = {name: _get(config, dotted) for name, dotted in legacy_names(kind).items()}
+    clip = config.get("clip")
+    values.update(clip="default" if clip else None, frames=(clip or {}).get("frames"), crop=(clip or {}).get("crop"),
+                  max_attempts=settings.max_attempts)
+    return JobDefaults(kind=kind, recipe=recipe, config=config, values=values,
+                       inherited=list(INHERITED) if inherits(kind) else [], clips=clip_presets(),
+                       recipes=[r.name for r in recipes.list_recipes() if kind in r.kinds])

@@ -1,43 +1,24 @@
-"""JobCreate -> ml config (``ml.config.*``): the one place flat request fields map onto the nested config."""
+"""A job request -> its ml config: the kind's defaults (ml.kinds) < the recipe (ml.recipes) < what the parent
+job fixes (model and clip geometry of a source) < the request's sections < the server's paths (data root, parent
+checkpoint) and the dataset's split and subset."""
 
 from __future__ import annotations
 
-import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from api.schemas import JobCreate
-from ml.config import (ClipSpec, FinetuneConfig, PretrainConfig, RetrieveConfig, config_fields, config_hash,
-                       overridable_fields, path_fields)
+from api.schemas.job_request import JobRequest
+from ml import kinds as kind_registry
+from ml import recipes
+from ml.config import config_hash, path_fields
 
-# flat request field -> path in the ml config, per kind family
-_COMMON = {
-    "backbone": ("model", "backbone"), "width": ("model", "width"), "modality": ("model", "modality"),
-    "seed": ("runtime", "seed"), "device": ("runtime", "device"),
-    "max_steps_per_epoch": ("runtime", "max_steps_per_epoch"), "data_workers": ("data", "workers"),
-    "retrieval": ("eval", "retrieval"), "test_clips": ("eval", "test_clips"),
-}
-_OPTIM = {
-    "epochs": ("optim", "epochs"), "batch_size": ("optim", "batch_size"), "lr": ("optim", "lr"),
-    "momentum": ("optim", "momentum"), "weight_decay": ("optim", "weight_decay"),
-    "scheduler": ("optim", "scheduler"),
-}
-FIELD_PATHS: dict[str, dict[str, tuple[str, ...]]] = {
-    "pretrain": {**_COMMON, **_OPTIM, "retrieval_every": ("runtime", "retrieval_every"),
-                 "contrast_weight": ("contrast", "weight"),
-                 "nce_negatives": ("contrast", "negatives"), "nce_temperature": ("contrast", "temperature")},
-    "finetune": {**_COMMON, **_OPTIM, "mode": ("mode",), "dropout": ("dropout",), "val_videos": ("val_videos",)},
-    "evaluate": dict(_COMMON),
-}
-FIELD_PATHS["distill"] = {**FIELD_PATHS["pretrain"], "alpha": ("distill", "alpha"),
-                          "temperature": ("distill", "temperature"), "distill_target": ("distill", "target")}
-
-CONFIG_CLASS: dict[str, Any] = {"pretrain": PretrainConfig, "distill": PretrainConfig, "finetune": FinetuneConfig,
-                                "evaluate": RetrieveConfig}
-PARENT_FIELD = {"distill": ("distill", "teacher_checkpoint"), "finetune": ("source_checkpoint",),
-                "evaluate": ("checkpoint",)}
+PLACEHOLDER_ROOT = Path("/dataset")  # defaults and plans only validate the config; nothing is read there
+INHERITED = ("model.backbone", "model.width", "model.modality", "clip.frames", "clip.crop", "clip.resize_h",
+             "clip.resize_w")  # a source-taking kind's network and clip geometry come from the source's config
+MUST_MATCH = ("model.backbone", "model.width")  # a request may repeat these, not change them
 
 
 class JobSpecError(ValueError):
@@ -49,97 +30,113 @@ class JobSpecError(ValueError):
         self.msg = msg
 
 
-def _parent_request_field(kind: str) -> str:
-    return "teacher_job_id" if kind == "distill" else "source_job_id"
+def _get(data: Mapping[str, Any] | None, dotted: str) -> Any:
+    node: Any = data
+    for key in dotted.split("."):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node
 
 
-def check_override(kind: str, dotted: str) -> None:
-    """Refuse an override key that is path-typed (a request never names a server path) or unknown.
-
-    The allowed set is walked from the kind's config model (ml.config.overridable_fields), so a path
-    field added to the config later is refused without touching this code."""
-    model = CONFIG_CLASS[kind]
-    loc: tuple[str | int, ...] = ("body", "overrides", dotted)
-    if dotted in path_fields(model):
-        source = ("dataset_id (the registered dataset's folder)" if dotted.startswith("data.") else
-                  f"{_parent_request_field(kind)} (that job's checkpoint)" if PARENT_FIELD.get(kind) == tuple(dotted.split("."))
-                  else "dataset and job ids")
-        raise JobSpecError(loc, f"{dotted!r} is a server path and cannot be overridden: it comes only from "
-                                f"{source}; remove this key")
-    if dotted in overridable_fields(model):
-        return
-    fields = config_fields(model)
-    if any(key.startswith(dotted + ".") for key in fields):
-        raise JobSpecError(loc, f"{dotted!r} is a section of the {kind} config; override its fields one at a time "
-                                f"(e.g. {next(k for k in sorted(fields) if k.startswith(dotted + '.'))!r})")
-    if dotted == "kind":
-        raise JobSpecError(loc, "'kind' is set by the request's kind field; remove this key")
-    near = difflib.get_close_matches(dotted, sorted(overridable_fields(model)), n=3)
-    raise JobSpecError(loc, f"{dotted!r} is not a {kind} config key"
-                            + (f"; did you mean {', '.join(repr(n) for n in near)}?" if near else
-                               "; keys are dotted ml-config paths such as 'pretext.interval'"))
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        data = data.setdefault(key, {})
+    data[leaf] = value
 
 
-def _set(node: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for key in path[:-1]:
-        child = node.setdefault(key, {})
-        if not isinstance(child, dict):
-            raise JobSpecError(("body", "overrides"), f"{'.'.join(path)}: {key!r} is not a section")
-        node = child
-    node[path[-1]] = value
+def inherits(kind: str) -> bool:
+    """Kinds that take a source job (not a teacher) run the source's network: finetune, retrieve, ..."""
+    spec = kind_registry.get(kind)
+    return spec.needs is not None and spec.parent_request == "source_job_id"
 
 
-def clip_dict(body: JobCreate) -> dict[str, Any] | None:
-    if body.clip is None and body.frames is None and body.crop is None:
-        return None
-    tiny = body.clip == "tiny"
-    frames = body.frames or (8 if tiny else 16)
-    crop = body.crop or (32 if tiny else 112)
-    spec = ClipSpec.tiny(frames=frames, crop=crop).model_dump(mode="json")
-    if body.kind == "finetune":
-        spec["normalize"] = False  # the ml default for fine-tuning
-    return spec
+def inherited_sections(body: JobRequest, parent_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The source's model and clip geometry for the keys ``body`` leaves unset; 422 when it changes the
+    source's backbone or width."""
+    if parent_config is None or not inherits(body.kind):  # type: ignore[attr-defined]
+        return {}
+    sent = body.sections()
+    out: dict[str, Any] = {}
+    for dotted in INHERITED:
+        theirs, ours = _get(parent_config, dotted), _get(sent, dotted)
+        if theirs is None:
+            continue
+        if ours is None:
+            _set(out, dotted, theirs)
+        elif dotted in MUST_MATCH and ours != theirs:
+            raise JobSpecError(("body", *dotted.split(".")), f"source job has {dotted}={theirs!r}; leave it unset "
+                                                             "or use the same value")
+    return out
 
 
-def build_config(body: JobCreate, *, data_root: Path, split: int, subset: float,
-                 parent_checkpoint: Path | None) -> Any:
-    """The validated ml config for ``body``; raises JobSpecError naming the request field."""
-    cfg: dict[str, Any] = {"data": {"root": str(data_root), "split": split, "subset": subset}}
-    if body.kind in ("pretrain", "distill"):
-        cfg["kind"] = body.kind
-        cfg["distill"] = {"alpha": 0.0} if body.kind == "pretrain" else {"alpha": 1.0}
-    for name, path in FIELD_PATHS[body.kind].items():
-        value = getattr(body, name)
-        if value is not None:
-            _set(cfg, path, value)
-    clip = clip_dict(body)
-    if clip is not None:
-        cfg["clip"] = clip
-    if parent_checkpoint is not None:
-        _set(cfg, PARENT_FIELD[body.kind], str(parent_checkpoint))
-    for dotted, value in body.overrides.items():
-        check_override(body.kind, dotted)
-        _set(cfg, tuple(dotted.split(".")), value)
+def _load_recipe(name: str | None) -> Mapping[str, Any]:
+    if name is None:
+        return {}
     try:
-        return CONFIG_CLASS[body.kind].model_validate(cfg)
+        return recipes.load(name)
+    except recipes.RecipeError as exc:
+        raise JobSpecError(("body", "recipe"), str(exc)) from exc
+
+
+def config_dict(body: JobRequest, *, data_root: Path, split: int, subset: float, parent_checkpoint: Path | None,
+                parent_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The unvalidated config dict (``subset``: the dataset's fraction; the request's data.subset scales it)."""
+    kind = body.kind  # type: ignore[attr-defined]
+    spec = kind_registry.get(kind)
+    overrides = recipes.deep_merge(inherited_sections(body, parent_config), body.sections())
+    paths = {"data.root": data_root}
+    if spec.parent_field and parent_checkpoint is not None:
+        paths[spec.parent_field] = parent_checkpoint
+    data = recipes.resolve_dict(_load_recipe(body.recipe), kind, overrides, paths=paths)
+    section = data.setdefault("data", {})
+    section["split"] = split
+    section["subset"] = subset * float(section.get("subset", 1.0))
+    return data
+
+
+def build_config(body: JobRequest, *, data_root: Path, split: int, subset: float, parent_checkpoint: Path | None,
+                 parent_config: Mapping[str, Any] | None = None) -> BaseModel:
+    """The validated ml config for ``body``; raises JobSpecError naming the request field."""
+    kind = body.kind  # type: ignore[attr-defined]
+    data = config_dict(body, data_root=data_root, split=split, subset=subset, parent_checkpoint=parent_checkpoint,
+                       parent_config=parent_config)
+    config_class = kind_registry.config_class(kind)
+    try:
+        return config_class.model_validate(data)  # type: ignore[no-any-return]
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise JobSpecError(_request_loc(body, tuple(str(p) for p in err["loc"])),
-                           f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from exc
+        ml_loc = tuple(str(p) for p in err["loc"])
+        raise JobSpecError(request_loc(body, ml_loc), f"{'.'.join(ml_loc) or kind}: {err['msg']}") from exc
 
 
-def _request_loc(body: JobCreate, ml_loc: tuple[str, ...]) -> tuple[str | int, ...]:
-    for name, path in FIELD_PATHS[body.kind].items():
-        if ml_loc[: len(path)] == path:
-            return ("body", name)
-    if ml_loc and ml_loc[0] == "clip":
-        return ("body", "crop" if body.crop is not None else "clip")
+def request_loc(body: JobRequest, ml_loc: tuple[str, ...]) -> tuple[str | int, ...]:
+    """The request field an ml-config error is about: the same dotted name, except a missing or wrong path
+    (a checkpoint) is about the parent job field, and a model-level error is about the whole body."""
+    spec = kind_registry.get(body.kind)  # type: ignore[attr-defined]
     dotted = ".".join(ml_loc)
-    if any(dotted.startswith(k) or k.startswith(dotted) for k in body.overrides):
-        return ("body", "overrides", dotted)
-    if body.kind == "distill" and ml_loc[:1] == ("distill",):
-        return ("body", "teacher_job_id")
-    return ("body",) + ml_loc
+    if dotted in path_fields(spec.config_class()) and dotted.startswith("data."):
+        return ("body", "dataset_id")
+    if spec.parent_field and (dotted == spec.parent_field or not ml_loc and spec.parent_required):
+        return ("body", spec.parent_request)
+    return ("body", *ml_loc)
+
+
+def resolved_defaults(kind: str, recipe: str | None = None) -> dict[str, Any]:
+    """What every setting of a ``kind`` job becomes when the request leaves it unset (under ``recipe``), as the
+    request's nested sections (no path fields)."""
+    spec = kind_registry.get(kind)
+    data = recipes.resolve_dict(_load_recipe(recipe), kind, paths={
+        "data.root": PLACEHOLDER_ROOT, **({spec.parent_field: PLACEHOLDER_ROOT} if spec.parent_field else {})})
+    config = spec.config_class().model_validate(data)
+    out = config.model_dump(mode="json")
+    for dotted in (*path_fields(spec.config_class()), "kind", "data.split"):
+        *parents, leaf = dotted.split(".")
+        node: Any = out
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return out
 
 
 def hash_config(config: Any) -> str:

@@ -6,8 +6,8 @@ import { h, nextId, fmtDuration, fmtNumber, fmtPct, toast, backboneOf, widthOf }
 /** Accuracy-like metrics (higher is better, drawn as percentages). */
 export const isAccuracy = (name) => /acc|top_?\d|agreement/.test(name || "");
 
-export const KINDS = ["pretrain", "distill", "finetune", "evaluate"];
-export const KIND_LABEL = { pretrain: "Teacher (PCL)", distill: "Student (KD)", finetune: "Fine-tune", evaluate: "Evaluate", synthesize: "Synthetic data" };
+export const KINDS = ["pretrain", "distill", "finetune", "retrieve"];
+export const KIND_LABEL = { pretrain: "Teacher (PCL)", distill: "Student (KD)", finetune: "Fine-tune", retrieve: "Retrieval", synthesize: "Synthetic data" };
 export const STATUSES = ["waiting", "queued", "running", "completed", "failed", "cancelled"];
 
 export function teacherId(job) {
@@ -21,7 +21,7 @@ export function sourceId(job) {
   if (!job) return null;
   const s = job.source_job_id ?? job.source?.id ?? job.lineage?.source?.id ?? job.lineage?.source_job_id;
   if (s !== undefined && s !== null) return s;
-  return job.kind === "finetune" || job.kind === "evaluate" ? job.parent_id ?? job.request?.source_job_id ?? null : null;
+  return job.kind === "finetune" || job.kind === "retrieve" ? job.parent_id ?? job.request?.source_job_id ?? null : null;
 }
 
 export function jobLink(id, text) {

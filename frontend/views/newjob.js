@@ -1,4 +1,4 @@
-// #/jobs/new?kind=distill&teacher_job_id=3 — one form for pretrain, distill, fine-tune and evaluate jobs.
+// #/jobs/new?kind=distill&teacher_job_id=3 — one form for pretrain, distill, fine-tune and retrieval jobs.
 // Fields are JobCreate's (POST /jobs); empty fields are not sent, so the server's defaults (shown as
 // placeholders) apply. Constraints and descriptions come from the server's OpenAPI schema when it has them.
 
@@ -16,8 +16,10 @@ let CLIP_TEXT = {};
 /** {kind: {field: shown default}} and the clip presets' text, from GET /jobs/defaults. */
 export function shownDefaults(payload) {
   const out = {};
+  // inherited: dotted settings (model.backbone, clip.frames); the form's flat fields are their last part
+  const inherited = (name) => payload.inherited.some((d) => d.endsWith(`.${name}`) || (name === "clip" && d.startsWith("clip.")));
   for (const [name, value] of Object.entries(payload.values)) {
-    if (payload.inherited.includes(name)) out[name] = "source's";
+    if (inherited(name)) out[name] = "source's";
     else if (value !== null && value !== undefined) out[name] = typeof value === "boolean" ? String(value) : value;
   }
   return out;
@@ -37,7 +39,7 @@ const FIELDS = [
   ["dataset_id", "Dataset", "dataset", null, "main", { required: true }],
   ["name", "Name", "text", null, "main", { placeholder: "optional, e.g. r3d teacher" }],
   ["teacher_job_id", "Teacher", "teacher", ["distill"], "main", { hint: "a completed teacher (pretrain) or student; leave empty with α = 0 for the no-KD baseline" }],
-  ["source_job_id", "Source checkpoint", "source", ["finetune", "evaluate"], "main", { hint: "the pretrained backbone to start from; empty trains from scratch" }],
+  ["source_job_id", "Source checkpoint", "source", ["finetune", "retrieve"], "main", { hint: "the pretrained backbone to start from; empty trains from scratch" }],
   ["backbone", "Backbone", "select:backbone", null, "model"],
   ["width", "Width", "number", null, "model", { step: "any", hint: "channel multiplier; 0.125 runs on a CPU" }],
   ["clip", "Clip", "select:clip", null, "model", { hint: "frames per clip and square crop; tiny runs on a CPU" }],
@@ -94,7 +96,7 @@ const KIND_HELP = {
   pretrain: "Self-supervised PCL pretraining of a teacher on the dataset's videos.",
   distill: "Train a student (any backbone) with PCL plus knowledge distillation from a finished teacher.",
   finetune: "Fine-tune a pretrained backbone into an action classifier; finished fine-tunes appear on Predict.",
-  evaluate: "Nearest-neighbour retrieval evaluation of a finished job's backbone.",
+  retrieve: "Nearest-neighbour retrieval evaluation of a finished job's backbone.",
 };
 
 function rangeText(c) {
@@ -143,7 +145,7 @@ export async function render(root, { query }) {
   ]);
   const finished = api.rows(jobsPayload);
   const teachers = finished.filter((j) => j.kind === "pretrain" || j.kind === "distill");
-  const sources = (k) => finished.filter((j) => (k === "evaluate" ? j.kind !== "evaluate" : j.kind === "pretrain" || j.kind === "distill"));
+  const sources = (k) => finished.filter((j) => (k === "retrieve" ? j.kind !== "retrieve" : j.kind === "pretrain" || j.kind === "distill"));
 
   root.append(
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/jobs" }, "Jobs"), h("span", { "aria-hidden": "true" }, " / "), "New job"),
@@ -246,13 +248,13 @@ export async function render(root, { query }) {
     }
     applyPlaceholders();
     fillParentSelect("teacher_job_id", teachers, teachers.length ? "none (no-KD baseline, α = 0)" : "no finished teachers yet");
-    fillParentSelect("source_job_id", sources(kind), kind === "evaluate" ? "choose a finished job" : "none (train from scratch)");
+    fillParentSelect("source_job_id", sources(kind), kind === "retrieve" ? "choose a finished job" : "none (train from scratch)");
     for (const { el } of sectionEls.values()) {
       el.hidden = ![...inputs.values()].some((f) => !f.wrap.hidden && f.wrap.closest(".form-section") === el);
     }
     for (const [name] of inputs) setError(name, "");
     clear(formError);
-    submit.textContent = { pretrain: "Start pretraining", distill: "Start distillation", finetune: "Start fine-tuning", evaluate: "Start evaluation" }[kind];
+    submit.textContent = { pretrain: "Start pretraining", distill: "Start distillation", finetune: "Start fine-tuning", retrieve: "Start evaluation" }[kind];
   }
 
   function applyPlaceholders() {

@@ -24,7 +24,7 @@ from ml.data import ClipDataset, DatasetIndex, MultiClipDataset, PCLTupleDataset
 from ml.data.clip_needs import frames_needed
 from ml.synthetic_spec import SynthesizeConfig
 from ml.data.frame_cache import DecodedVideoCache
-from ml.data.loader import make_loader, released_loaders
+from ml.data.loader import VideoLoader, make_loader, released_loaders
 from ml.engine.callbacks import Callback
 from ml.engine.checkpoint import load_checkpoint, save_checkpoint
 from ml.engine.classify_task import ClassifierTask
@@ -271,20 +271,31 @@ def run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, shou
     return RunResult(fit.status, fit.epochs_completed, results, loop.checkpoint_path)
 
 
+def frozen_backbone(checkpoint: Path | None, *, clip: ClipSpec | None,
+                    model: ModelConfig | None) -> tuple[torch.nn.Module, ModelConfig, ClipSpec]:
+    """The backbone an evaluation kind scores: a checkpoint's (its model and, unless given, its clip) or, without one,
+    a randomly initialised ``model`` (the "Random init" row)."""
+    if checkpoint is None:
+        model_cfg = model or ModelConfig()
+        return build_backbone(model_cfg.backbone, width=model_cfg.width), model_cfg, clip or ClipSpec()
+    state = load_checkpoint(checkpoint)
+    model_cfg = ModelConfig(backbone=state["backbone"], width=state["width"], modality=state.get("modality", "res"))
+    backbone = build_backbone(model_cfg.backbone, width=model_cfg.width)
+    net_key = "net" if "net" in state["task"] else "model"
+    backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state["task"][net_key].items() if k.startswith("backbone.")})
+    return backbone, model_cfg, clip or ClipSpec.model_validate(state["clip"])
+
+
+def train_then_test_videos(data: DataConfig, clip: ClipSpec, clips_per_video: int, *, callback: Callback,
+                           rt: Runtime) -> tuple[DatasetIndex, VideoLoader]:
+    """The indexed dataset and one in-order loader over its train videos then its test videos."""
+    index = prepare_index(data, min_frames=frames_needed(clip), callback=callback)
+    return index, eval_loader(_retrieval_videos(index, clip, clips_per_video, _frame_cache(data)), workers=data.workers, rt=rt)
+
+
 def run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt: Runtime, **_: Any) -> RunResult:
-    if cfg.checkpoint is not None:
-        state = load_checkpoint(cfg.checkpoint)
-        model_cfg = ModelConfig(backbone=state["backbone"], width=state["width"], modality=state.get("modality", "res"))
-        clip = cfg.clip or ClipSpec.model_validate(state["clip"])
-        backbone = build_backbone(model_cfg.backbone, width=model_cfg.width)
-        net_key = "net" if "net" in state["task"] else "model"
-        backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state["task"][net_key].items() if k.startswith("backbone.")})
-    else:
-        model_cfg = cfg.model or ModelConfig()
-        clip = cfg.clip or ClipSpec()
-        backbone = build_backbone(model_cfg.backbone, width=model_cfg.width)
-    index = prepare_index(cfg.data, min_frames=frames_needed(clip), callback=callback)
-    videos = eval_loader(_retrieval_videos(index, clip, cfg.eval.retrieval_clips, _frame_cache(cfg.data)), workers=cfg.data.workers, rt=rt)
+    backbone, model_cfg, clip = frozen_backbone(cfg.checkpoint, clip=cfg.clip, model=cfg.model)
+    index, videos = train_then_test_videos(cfg.data, clip, cfg.eval.retrieval_clips, callback=callback, rt=rt)
     started = time.perf_counter()
     scores: dict[str, Any] = retrieval_eval(backbone.to(rt.device), videos, gallery_size=len(index.train), rt=rt,
                                             modality=model_cfg.modality, ks=cfg.eval.retrieval_ks,
