@@ -207,9 +207,11 @@ def test_events_carry_job_fields_and_resume_after_the_history(client: TestClient
         with client.stream("GET", f"/jobs/{job['id']}/events", params={"poll_s": 0.1, **kw.pop("params", {})},
                            **kw) as r:
             text = "".join(r.iter_text())
-        rows = [row for block in text.split("\n\n") if "event: metrics" in block
-                for row in json.loads(block.split("data: ", 1)[1])]
-        status = json.loads(next(b for b in text.split("\n\n") if "event: status" in b).split("data: ", 1)[1])
+        def data(block: str) -> Any:  # the block's data line (FastAPI writes event, data, id in that order)
+            return json.loads(next(line[len("data: "):] for line in block.splitlines() if line.startswith("data: ")))
+
+        rows = [row for block in text.split("\n\n") if "event: metrics" in block for row in data(block)]
+        status = data(next(b for b in text.split("\n\n") if "event: status" in b))
         return rows, status
 
     rows, status = stream(params={"after_id": last_id})
