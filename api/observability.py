@@ -83,11 +83,14 @@ class ServiceCollector(Collector):
         self.app = app
         self.timeout_s = timeout_s
         self.stale_after_s = stale_after_s
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-db")
+        self._reader: ThreadPoolExecutor | None = None  # started on the first scrape of each app lifespan
         self._pending: Future[OpsSnapshot] | None = None
 
     def close(self) -> None:
-        self._reader.shutdown(wait=False, cancel_futures=True)
+        """At the app's shutdown; a later lifespan of the same app (a restarted test client) starts a new reader."""
+        reader, self._reader, self._pending = self._reader, None, None
+        if reader is not None:
+            reader.shutdown(wait=False, cancel_futures=True)
 
     def describe(self) -> list[Any]:
         return []  # collected at scrape time only (not while registering)
@@ -99,6 +102,8 @@ class ServiceCollector(Collector):
         if self._pending is not None and not self._pending.done():
             return None, 0.0
         sessions: sessionmaker[Session] = self.app.state.sessions
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-db")
         self._pending = future = self._reader.submit(_read, sessions, self.timeout_s)
         try:
             snap = future.result(timeout=self.timeout_s)

@@ -181,3 +181,12 @@ def test_metrics_move_when_a_job_runs_on_a_real_worker(tmp_path: Path) -> None:
             assert posted == 1
     finally:
         worker.stop()
+
+
+def test_metrics_survive_a_restarted_lifespan(tmp_path: Path) -> None:
+    """The same app served twice (a test client or server restarted): the scrape-time reader comes back."""
+    app = create_app(make_settings(tmp_path / "var"))
+    for _ in range(2):
+        with TestClient(app) as c:
+            r = c.get("/metrics")
+            assert r.status_code == 200 and "kdvideo_database_up 1.0" in r.text
