@@ -57,7 +57,7 @@ def common_codes(route: APIRoute) -> list[int]:
         codes.append(401)
     if access in ("submit", "admin"):  # a smaller token's scope (read is the least any token has)
         codes.append(403)
-    if route.methods & STATE_CHANGING:
+    if (route.methods or set()) & STATE_CHANGING:
         codes.append(403)
     if route.body_field is not None or get_flat_params(route.dependant):
         codes.append(422)

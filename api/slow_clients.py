@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -57,8 +57,10 @@ class GuardedH11Protocol(H11Protocol):
             self._header_timer.cancel()
             self._header_timer = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:
-        super().connection_made(transport)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # asyncio's protocol contract is BaseTransport; uvicorn's H11Protocol narrows it to the Transport a
+        # server connection always is
+        super().connection_made(cast(asyncio.Transport, transport))
         self._arm_header_timer()  # a connection that never sends a byte is closed too
 
     def data_received(self, data: bytes) -> None:

@@ -16,6 +16,6 @@ router = APIRouter(tags=["tokens"])
 def list_tokens(session: SessionDep, _: AdminAccess) -> list[TokenPublic]:
     """Every token's name, scope, expiry and state (active, revoked, expired); never the token itself."""
     now = utcnow()
-    return [TokenPublic(id=t.id, name=t.name, scope=t.scope, state=repo.token_state(t, now),  # type: ignore[arg-type]
+    return [TokenPublic(id=t.id, name=t.name, scope=t.scope, state=repo.token_state(t, now),
                         expires_at=t.expires_at, created_at=t.created_at, last_used_at=t.last_used_at)
             for t in repo.list_tokens(session)]

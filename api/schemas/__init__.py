@@ -5,5 +5,8 @@ from api.schemas.datasets import *  # noqa: F401,F403
 from api.schemas.experiments import *  # noqa: F401,F403
 from api.schemas.jobs import *  # noqa: F401,F403
 from api.schemas.system import *  # noqa: F401,F403
-from api.schemas.job_request import (JobCreate, JobKindName, JobRequest, SubmittableKind,  # noqa: F401
-                                     parse_request)
+from api.schemas.job_request import JobCreate as JobCreate  # "X as X": re-exported (mypy's no_implicit_reexport)
+from api.schemas.job_request import JobKindName as JobKindName
+from api.schemas.job_request import JobRequest as JobRequest
+from api.schemas.job_request import SubmittableKind as SubmittableKind
+from api.schemas.job_request import parse_request as parse_request

@@ -42,7 +42,7 @@ class ExperimentCreate(BaseModel):
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=10,
                              description="each seed repeats the grid; baselines train with seed + 1000",
                              json_schema_extra={"default": [0]})
-    recipe: RecipeName | None = Field(None, description="a recipe (GET /recipes; a grid recipe such as "  # type: ignore[valid-type]
+    recipe: RecipeName | None = Field(None, description="a recipe (GET /recipes; a grid recipe such as "
                                       "'grid/tiny' also sets each role's budget); the fields below override it")
     # the shared budget (deprecated flat job fields, as the old JobCreate)
     width: float | None = None

@@ -25,7 +25,7 @@ import functools
 import types
 import typing
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
 from annotated_types import Le, Lt, MaxLen
 from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, TypeAdapter, create_model, model_validator
@@ -45,7 +45,12 @@ RENAMED = {  # old flat field -> dotted config key, where the old name is not th
 }
 LEGACY_CLIP = ("clip", "frames", "crop")  # old clip preset fields: "default"/"tiny" plus frames and crop
 SUBMITTABLE: tuple[str, ...] = kind_registry.kind_names(cli=True)
-RecipeName = Literal[tuple(recipes.recipe_names())] if recipes.recipe_names() else str  # type: ignore[valid-type]
+# The request types built from the registries at import time (Literal of the recipe/kind names, the union of the
+# per-kind models) are values mypy cannot read as types: it checks them as what they hold (a name, a JobRequest).
+if TYPE_CHECKING:
+    RecipeName: TypeAlias = str
+else:
+    RecipeName = Literal[tuple(recipes.recipe_names())] if recipes.recipe_names() else str
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:
@@ -114,10 +119,12 @@ class JobRequest(BaseModel):
     """The service's own fields of every job request; the per-kind models add the config sections."""
 
     model_config = ConfigDict(extra="forbid")
+    if TYPE_CHECKING:
+        kind: str  # each per-kind model's Literal field (the registry's name)
     dataset_id: Id = Field(description="GET /datasets lists them; fills data.root, data.split and data.subset")
     name: str | None = Field(None, max_length=200)
     tags: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(default_factory=list, max_length=20)
-    recipe: RecipeName | None = Field(None, description="a recipe file under configs/ (GET /recipes); the "  # type: ignore[valid-type]
+    recipe: RecipeName | None = Field(None, description="a recipe file under configs/ (GET /recipes); the "
                                       "request's sections override it")
     after_job_id: Id | None = Field(None, description="wait until this job completes, then queue; failed or "
                                     "cancelled with a reason if it fails or is cancelled")
@@ -134,14 +141,14 @@ class JobRequest(BaseModel):
         return self.model_dump(mode="json", exclude_unset=True, exclude=own)
 
     def parent_field(self) -> str:
-        return kind_registry.get(self.kind).parent_request  # type: ignore[attr-defined, no-any-return]
+        return kind_registry.get(self.kind).parent_request
 
     def parent_id(self) -> int | None:
         return getattr(self, self.parent_field(), None)
 
     def stored(self) -> dict[str, Any]:
         """The request as the job row keeps it (what was set, with the registry's kind name)."""
-        return self.model_dump(mode="json", exclude_unset=True) | {"kind": self.kind}  # type: ignore[attr-defined]
+        return self.model_dump(mode="json", exclude_unset=True) | {"kind": self.kind}
 
 
 def _request_model(spec: kind_registry.JobKind) -> type[JobRequest]:
@@ -149,7 +156,7 @@ def _request_model(spec: kind_registry.JobKind) -> type[JobRequest]:
     title = spec.name.title()
     fields = _fields(title, config, None, spec.defaults, path_fields(config) | SERVICE_OWNED, "")
     kind_names = (spec.name, *(old for old, new in ALIASES.items() if new == spec.name))
-    fields["kind"] = (Literal[kind_names], Field(description=spec.title + (  # type: ignore[valid-type]
+    fields["kind"] = (Literal[kind_names], Field(description=spec.title + (
         f" (deprecated alias: {', '.join(kind_names[1:])})" if len(kind_names) > 1 else "")))
     if spec.needs is not None:
         parents = " or ".join(spec.parent_kinds())
@@ -158,7 +165,7 @@ def _request_model(spec: kind_registry.JobKind) -> type[JobRequest]:
                                                         f"its checkpoint fills {spec.parent_field}"))
     model = create_model(f"{title}JobCreate", __base__=JobRequest, __doc__=f"A {spec.name} job: {spec.title}.",
                          **fields)
-    return model  # type: ignore[no-any-return]
+    return model
 
 
 def _set(node: dict[str, Any], dotted: str, value: Any) -> None:
@@ -235,17 +242,22 @@ def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
 
 
 REQUESTS: dict[str, type[JobRequest]] = {name: _request_model(kind_registry.get(name)) for name in SUBMITTABLE}
-JobCreateUnion = Annotated[Union[tuple(REQUESTS.values())], Field(discriminator="kind")]  # type: ignore[valid-type]
-JOB_REQUEST: TypeAdapter[Any] = TypeAdapter(JobCreateUnion)
+if TYPE_CHECKING:
+    JobCreateUnion: TypeAlias = JobRequest
+    JobKindName: TypeAlias = str
+    SubmittableKind: TypeAlias = str
+else:
+    JobCreateUnion = Annotated[Union[tuple(REQUESTS.values())], Field(discriminator="kind")]
+    JobKindName = Literal[tuple(kind_registry.KINDS)]
+    """Every kind a job row can have (GET /jobs?kind=; ``synthesize`` jobs come from POST /datasets/synthetic)."""
+    SubmittableKind = Annotated[Literal[SUBMITTABLE], BeforeValidator(lambda k: ALIASES.get(k, k))]
+    """A kind POST /jobs takes (the deprecated alias accepted on input, not listed)."""
+JOB_REQUEST: TypeAdapter[JobRequest] = TypeAdapter(JobCreateUnion)
 
 
-class JobCreate(RootModel[JobCreateUnion]):  # type: ignore[valid-type]
+class JobCreate(RootModel[JobCreateUnion]):
     """POST /jobs: one request model per kind (``kind`` chooses), each holding the ml config sections of that kind
     (nested as in the CLI's YAML, walked from ml/config.py) and the service's fields; ``root`` is the request."""
-JobKindName = Literal[tuple(kind_registry.KINDS)]  # type: ignore[valid-type]
-"""Every kind a job row can have (GET /jobs?kind=; ``synthesize`` jobs come from POST /datasets/synthetic)."""
-SubmittableKind = Annotated[Literal[SUBMITTABLE], BeforeValidator(lambda k: ALIASES.get(k, k))]  # type: ignore[valid-type]
-"""A kind POST /jobs takes (the deprecated alias accepted on input, not listed)."""
 
 
 def _path_source(kind: str, dotted: str) -> str:
@@ -284,7 +296,7 @@ def client_error(error: dict[str, Any]) -> dict[str, Any]:
 
 def parse_request(data: Mapping[str, Any]) -> JobRequest:
     """A stored or sent request (nested or the deprecated flat form) as its kind's request model."""
-    return JOB_REQUEST.validate_python(dict(data))  # type: ignore[no-any-return]
+    return JOB_REQUEST.validate_python(dict(data))
 
 
 def canonical_kind(kind: str) -> str:

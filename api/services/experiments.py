@@ -6,7 +6,7 @@ pretraining run (``after_job_id``). Retrieval is evaluated every epoch so conver
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import HTTPException, status
 from pydantic import ValidationError
@@ -115,8 +115,9 @@ def check_grid_clip_needs(session: Session, body: ExperimentCreate, runs: list[G
         check_clip_needs(session, dataset, request, config)
     except HTTPException as exc:  # name the ExperimentCreate field that sets the clip
         field = "frames" if body.frames is not None else "clip"
-        exc.detail = [{**d, "loc": ["body", field]} for d in exc.detail]  # type: ignore[union-attr]
-        raise
+        # field_error's list: FastAPI's HTTPException takes any detail, starlette's attribute is typed str
+        detail = cast(list[dict[str, Any]], exc.detail)
+        raise HTTPException(exc.status_code, [{**d, "loc": ["body", field]} for d in detail], exc.headers) from exc
 
 
 def plan_counts(session: Session, body: ExperimentCreate) -> ExperimentPlan:

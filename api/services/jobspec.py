@@ -53,7 +53,7 @@ def inherits(kind: str) -> bool:
 def inherited_sections(body: JobRequest, parent_config: Mapping[str, Any] | None) -> dict[str, Any]:
     """The source's model and clip geometry for the keys ``body`` leaves unset; 422 when it changes the
     source's backbone or width."""
-    if parent_config is None or not inherits(body.kind):  # type: ignore[attr-defined]
+    if parent_config is None or not inherits(body.kind):
         return {}
     sent = body.sections()
     out: dict[str, Any] = {}
@@ -81,7 +81,7 @@ def _load_recipe(name: str | None) -> Mapping[str, Any]:
 def config_dict(body: JobRequest, *, data_root: Path, split: int, subset: float, parent_checkpoint: Path | None,
                 parent_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The unvalidated config dict (``subset``: the dataset's fraction; the request's data.subset scales it)."""
-    kind = body.kind  # type: ignore[attr-defined]
+    kind = body.kind
     spec = kind_registry.get(kind)
     overrides = recipes.deep_merge(inherited_sections(body, parent_config), body.sections())
     paths = {"data.root": data_root}
@@ -97,7 +97,7 @@ def config_dict(body: JobRequest, *, data_root: Path, split: int, subset: float,
 def build_config(body: JobRequest, *, data_root: Path, split: int, subset: float, parent_checkpoint: Path | None,
                  parent_config: Mapping[str, Any] | None = None) -> BaseModel:
     """The validated ml config for ``body``; raises JobSpecError naming the request field."""
-    kind = body.kind  # type: ignore[attr-defined]
+    kind = body.kind
     data = config_dict(body, data_root=data_root, split=split, subset=subset, parent_checkpoint=parent_checkpoint,
                        parent_config=parent_config)
     config_class = kind_registry.config_class(kind)
@@ -112,7 +112,7 @@ def build_config(body: JobRequest, *, data_root: Path, split: int, subset: float
 def request_loc(body: JobRequest, ml_loc: tuple[str, ...]) -> tuple[str | int, ...]:
     """The request field an ml-config error is about: the same dotted name, except a missing or wrong path
     (a checkpoint) is about the parent job field, and a model-level error is about the whole body."""
-    spec = kind_registry.get(body.kind)  # type: ignore[attr-defined]
+    spec = kind_registry.get(body.kind)
     dotted = ".".join(ml_loc)
     if dotted in path_fields(spec.config_class()) and dotted.startswith("data."):
         return ("body", "dataset_id")
@@ -128,7 +128,7 @@ def resolved_defaults(kind: str, recipe: str | None = None) -> dict[str, Any]:
     data = recipes.resolve_dict(_load_recipe(recipe), kind, paths={
         "data.root": PLACEHOLDER_ROOT, **({spec.parent_field: PLACEHOLDER_ROOT} if spec.parent_field else {})})
     config = spec.config_class().model_validate(data)
-    out = config.model_dump(mode="json")
+    out: dict[str, Any] = config.model_dump(mode="json")
     for dotted in (*path_fields(spec.config_class()), "kind", "data.split"):
         *parents, leaf = dotted.split(".")
         node: Any = out

@@ -24,7 +24,7 @@ def field_error(field: str, msg: str, *, code: int = status.HTTP_422_UNPROCESSAB
 
 
 def _parent(session: Session, body: JobRequest, *, after: Job | None) -> Job | None:
-    spec = kind_registry.get(body.kind)  # type: ignore[attr-defined]
+    spec = kind_registry.get(body.kind)
     if spec.needs is None:
         return None
     field = spec.parent_request
@@ -172,7 +172,7 @@ def create_job(session: Session, body: JobRequest, *, settings: Settings, idempo
             "checkpoint.pt"
     config = job_config(dataset, body, parent_checkpoint=checkpoint, parent_config=parent.config if parent else None)
     check_clip_needs(session, dataset, body, config)
-    job = repo.create_job(session, kind=body.kind, name=body.name, request=body.stored(),  # type: ignore[attr-defined]
+    job = repo.create_job(session, kind=body.kind, name=body.name, request=body.stored(),
                           config=config.model_dump(mode="json"), config_hash=hash_config(config),
                           dataset_id=dataset.id, parent_id=parent.id if parent else None,
                           after_id=after.id if after else None, idempotency_key=idempotency_key,
