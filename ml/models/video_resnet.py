@@ -247,3 +247,11 @@ def r21d(width: float = 1.0) -> VideoResNet:
 def r3d18(width: float = 1.0) -> VideoResNet:
     """torchvision ``r3d_18`` trunk, PCL's ``--model r18`` (33,166,272 params)."""
     return VideoResNet(conv_maker=Conv3DSimple, layers=(2, 2, 2, 2), stem=BasicStem, width=width)
+
+
+@register_backbone(name="r3d_small")
+def r3d_small(width: float = 1.0) -> VideoResNet:
+    """A compact student: PCL's R3D (1,1,1,1) at half the channels, 32-64-128-256 (about 1/4 of the
+    parameters and MACs); its feature is 256-d."""
+    return VideoResNet(conv_maker=Conv3DSimple, layers=(1, 1, 1, 1), stem=BasicStem,
+                       widths=tuple(c // 2 for c in REFERENCE_WIDTHS), width=width)
