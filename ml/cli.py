@@ -1,4 +1,4 @@
-"""Command line: ``python -m ml synth|pretrain|distill|finetune|retrieve|predict``.
+"""Command line: ``python -m ml synth|pretrain|distill|finetune|retrieve|predict|export|report|import``.
 
 Each training command takes an optional YAML/JSON config file, ``--set a.b=value`` overrides and a
 few shortcuts; the merged config is validated by the pydantic models in ml.config, and a wrong key
@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--top-k", type=int, default=5)
     pr.add_argument("--clips", type=int, default=10)
     pr.add_argument("--device", default="cpu")
+
+    from ml.tools_cli import add_commands as add_tool_commands
+
+    add_tool_commands(sub)  # export, report, import
     return parser
 
 
@@ -195,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_synth(args)
         if args.command == "predict":
             return _cmd_predict(args)
+        from ml.tools_cli import COMMANDS as TOOL_COMMANDS, run as run_tool
+
+        if args.command in TOOL_COMMANDS:
+            return run_tool(args)
         return _cmd_train(args.command, args)
     except ValidationError as err:
         print(format_validation_error(err), file=sys.stderr)
