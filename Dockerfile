@@ -30,4 +30,4 @@ RUN useradd --create-home --uid 1000 kdv && mkdir -p /artifacts /data /var/lib/k
 USER kdv
 EXPOSE 8000
 # the API by default; the worker service overrides the command
-CMD ["sh", "-c", "python -m persistence.migrate && uvicorn --factory api.main:create_app --host 0.0.0.0 --port 8000"]
+CMD ["sh", "-c", "python -m persistence.migrate && uvicorn --factory api.main:create_app --http api.slow_clients:GuardedH11Protocol --host 0.0.0.0 --port 8000"]

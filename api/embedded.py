@@ -22,6 +22,7 @@ from pathlib import Path
 import uvicorn
 
 from api.main import create_app
+from api.slow_clients import guarded_protocol
 from persistence.migrate import upgrade
 from persistence.settings import PROJECT_ROOT, Settings
 
@@ -124,6 +125,13 @@ class WorkerSupervisor:
         self.pid_file.unlink(missing_ok=True)
 
 
+def server_config(settings: Settings, *, log_level: str = "info") -> uvicorn.Config:
+    """uvicorn for this app, with the request-head deadline (REQUEST_HEADER_TIMEOUT_S) uvicorn lacks; idle
+    keep-alive connections close after uvicorn's timeout_keep_alive (5 s)."""
+    return uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
+                          http=guarded_protocol(settings.request_header_timeout_s))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m api.embedded", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -150,8 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if supervisor is not None:
         supervisor.start()
     try:
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                                               log_level="info"))
+        server = uvicorn.Server(server_config(settings))
         server.run()  # returns on Ctrl-C / SIGTERM (uvicorn may re-raise the signal afterwards)
     except KeyboardInterrupt:
         pass

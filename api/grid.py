@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.schemas import ExperimentCreate, ExperimentPlan, JobCreate
 from ml.grid import GridRun, plan_grid
-from api.submit import create_job
+from api.submit import check_clip_needs, create_job, job_config
 from persistence import repo
 from persistence.models import Experiment, Job
 from persistence.settings import Settings
@@ -87,10 +87,25 @@ def check_pair(body: ExperimentCreate) -> None:
                                              "for the full grid", "type": "value_error"}])
 
 
-def plan_counts(body: ExperimentCreate) -> ExperimentPlan:
+def check_grid_clip_needs(session: Session, body: ExperimentCreate, runs: list[GridRun]) -> None:
+    """422 (naming frames/clip) when the dataset's videos are too short for the grid's PCL tuples: a pretraining
+    run needs the most frames (a fine-tune takes one clip of the same size), so the first run decides."""
+    dataset = repo.get_dataset(session, body.dataset_id)
+    if dataset is None or not runs:
+        return
+    try:
+        request = pretrain_request(body, runs[0], name="plan", teacher=None)
+        config = job_config(dataset, request, parent_checkpoint=None)
+    except HTTPException:
+        return  # another field is invalid: POST /experiments names it; the plan still counts the jobs
+    check_clip_needs(session, dataset, request, config)
+
+
+def plan_counts(session: Session, body: ExperimentCreate) -> ExperimentPlan:
     """The jobs ``create_experiment`` would write, per role (every pretraining run has a fine-tune)."""
     check_pair(body)
     runs = plan(body)
+    check_grid_clip_needs(session, body, runs)
     roles = {role: sum(r.role == role for r in runs) for role in ("teacher", "student", "baseline")}
     return ExperimentPlan(jobs=2 * len(runs), roles={**roles, "finetune": len(runs)})
 
@@ -102,6 +117,7 @@ def create_experiment(session: Session, body: ExperimentCreate, *, settings: Set
             {"loc": ["body", "dataset_id"], "msg": f"dataset {body.dataset_id} does not exist; GET /datasets lists "
                                                    "them", "type": "value_error"}])
     check_pair(body)
+    check_grid_clip_needs(session, body, plan(body))  # one clear 422 before any row is written
     name = body.name or f"{body.grid} grid"
     exp = repo.create_experiment(session, name=name, dataset_id=body.dataset_id, grid=body.grid,
                                  request=body.model_dump(mode="json", exclude_none=True))

@@ -1,6 +1,7 @@
 """Build the FastAPI app: routers, state (database, broker, predictor cache), startup recovery, static files.
 
-Run: ``uvicorn --factory api.main:create_app`` (or ``python -m api.embedded`` for the one-machine setup).
+Run: ``uvicorn --factory api.main:create_app --http api.slow_clients:GuardedH11Protocol`` (the protocol adds the
+request-head deadline uvicorn lacks), or ``python -m api.embedded`` for the one-machine setup.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from api.predict_pool import PredictPool
 from api.predictors import PredictorCache
 from api.responses import add_error_schema, document_common
 from api.routes import artifacts, datasets, demo, experiments, health, jobs, metrics, models, predict, tokens
+from api.slow_clients import BodyDeadlineMiddleware
+from api.upload import UploadGate
 from persistence import repo
 from persistence.session import make_engine, make_sessionmaker, transaction
 from persistence.settings import Settings, get_settings
@@ -86,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.enqueuer = Enqueuer(settings)
     app.state.predictors = PredictorCache(size=settings.predictor_cache_size)
     app.state.predict_pool = PredictPool(concurrency=settings.predict_concurrency, queue=settings.predict_queue)
+    app.state.upload_gate = UploadGate(settings.max_concurrent_uploads)
+    app.add_middleware(BodyDeadlineMiddleware, idle_s=settings.request_body_timeout_s)
     for module in (health, datasets, jobs, metrics, artifacts, models, predict, demo, experiments, tokens):
         document_common(module.router.routes)
         app.include_router(module.router)

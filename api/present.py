@@ -7,10 +7,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.schemas import JobPublic, JobRef, Lineage
+from api.schemas import DatasetPublic, JobPublic, JobRef, Lineage
 from persistence import repo
 from persistence.base import utcnow
-from persistence.models import Job
+from persistence.models import Dataset, Job
 from persistence.status import JobStatus
 
 
@@ -52,3 +52,15 @@ def job_public(session: Session, job: Job, *, with_lineage: bool = True) -> JobP
         queued_at=job.queued_at, started_at=job.started_at, heartbeat_at=job.heartbeat_at,
         finished_at=job.finished_at,
     )
+
+
+def dataset_public(session: Session, row: Dataset) -> DatasetPublic:
+    """A dataset with its status: pending while the job that generates it has not completed."""
+    public = DatasetPublic.model_validate(row)
+    if row.job_id is not None:
+        job = repo.get_job(session, row.job_id)
+        if job is None or job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+            public.status = "failed"
+        elif job.status != JobStatus.COMPLETED:
+            public.status = "pending"
+    return public

@@ -30,12 +30,14 @@ DESCRIPTIONS: dict[int, str] = {
     403: "forbidden: the token's scope is too small, a cross-site browser request (ALLOWED_ORIGINS), or a path "
          "outside DATA_ROOTS",
     404: "not found",
+    408: "the request body stalled for REQUEST_BODY_TIMEOUT_S; the connection is closed",
     409: "conflicts with the current state (e.g. the job already ended)",
-    413: "upload over MAX_UPLOAD_MB",
+    413: "upload over MAX_UPLOAD_MB, or too many or too large form fields",
     415: "not a video container",
     422: "invalid input: detail names each field and what to fix",
     503: "the database or the broker is unreachable, or no capacity now; retry after Retry-After seconds",
     504: "took longer than the server's time limit",
+    507: "the synthetic-data budget (SYNTHETIC_DISK_BUDGET_MB) or the disk is full",
 }
 
 

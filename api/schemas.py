@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -12,6 +12,7 @@ from ml.config import BackboneName  # pydantic only; ml.config does not import t
 
 T = TypeVar("T")
 JobKind = Literal["pretrain", "distill", "finetune", "evaluate"]
+JOB_KINDS: tuple[str, ...] = get_args(JobKind)  # what POST /jobs accepts (a "synthesize" job comes from /datasets)
 JobStatusName = Literal["waiting", "queued", "running", "completed", "failed", "cancelled"]
 
 MAX_INT64 = 2**63 - 1
@@ -64,9 +65,14 @@ class DatasetPublic(BaseModel):
     synthetic: bool
     classes: list[str]
     counts: dict[str, Any]
+    frames: dict[str, dict[str, int]] | None = Field(
+        None, description="scanned frame counts per split (min, max, videos); null when registered without a scan")
     problems: list[dict[str, Any]]
     fingerprint: str | None
     created_at: datetime
+    job_id: int | None = Field(None, description="the job generating this dataset (POST /datasets/synthetic)")
+    status: Literal["ready", "pending", "failed"] = Field(
+        "ready", description="pending while its job renders it; failed if that job failed or was cancelled")
 
 
 # ------------------------------------------------------------------ jobs
@@ -209,7 +215,13 @@ class JobPublic(BaseModel):
 
 class DemoPublic(BaseModel):
     dataset: DatasetPublic
-    jobs: list[JobPublic]
+    synthesize: JobPublic = Field(description="the job rendering the dataset; the teacher waits on it")
+    jobs: list[JobPublic] = Field(description="teacher, student, fine-tune (each waits on the one before)")
+
+
+class SyntheticDatasetAccepted(BaseModel):
+    dataset: DatasetPublic = Field(description="registered now, pending until the job completes")
+    job: JobPublic = Field(description="the worker job rendering and scanning it (progress, cancel)")
 
 
 # ------------------------------------------------------------------ experiments

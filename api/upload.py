@@ -1,25 +1,67 @@
-"""Streamed multipart upload to a unique temp file with a size cap, and container sniffing by magic bytes."""
+"""Streamed multipart upload to a unique temp file with a size cap, and container sniffing by magic bytes.
+
+Bounds, all enforced while the body streams in (nothing is buffered beyond them):
+
+* the WHOLE body: ``max_bytes`` for the file plus :data:`OVERHEAD_BYTES` for boundaries, part headers and form
+  fields (413);
+* at most :data:`MAX_FIELDS` non-file form fields of at most ``max_field_bytes`` each (413 / 422), and part
+  headers of at most :data:`MAX_PART_HEADER_BYTES`;
+* at most MAX_CONCURRENT_UPLOADS bodies being received at once (:class:`UploadGate`): beyond it 503 with
+  Retry-After before a byte of the body is read.
+
+The temp file is removed in every exit path (413, 422, client disconnect, a stalled body's 408, cancellation);
+refusals that leave body bytes unread carry ``Connection: close`` so the server drops the connection.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+
+MAX_FIELDS = 16  # non-file form fields per upload
+MAX_PART_HEADER_BYTES = 8 * 1024  # the headers of one part
+OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and form fields on top of the file itself
+CLOSE = {"Connection": "close"}
 
 log = logging.getLogger("api.upload")
 
 
 class UploadError(Exception):
-    def __init__(self, status_code: int, detail: str) -> None:
+    def __init__(self, status_code: int, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
+        self.headers = headers
+
+
+class UploadGate:
+    """Counts uploads being received; :meth:`slot` refuses (503, Retry-After) beyond ``limit``.
+
+    Used from the event loop only (async routes), so a plain counter is enough."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.active >= self.limit:
+            raise UploadError(503, f"{self.active} uploads are already being received (MAX_CONCURRENT_UPLOADS="
+                                   f"{self.limit}); retry in a few seconds", headers={"Retry-After": "5", **CLOSE})
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
 
 
 @dataclass
@@ -40,21 +82,31 @@ async def receive_upload(request: Request, *, dest_dir: Path, max_bytes: int, fi
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or b"boundary" not in params:
         raise UploadError(422, f"send the video as multipart/form-data with a '{file_field}' field "
-                               f"(got Content-Type {request.headers.get('content-type')!r})")
+                               f"(got Content-Type {request.headers.get('content-type')!r})", headers=CLOSE)
+    body_cap = max_bytes + OVERHEAD_BYTES
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
-        raise UploadError(413, f"upload of {int(declared)} bytes is over the {max_bytes} byte limit (MAX_UPLOAD_MB)")
+    if declared and declared.isdigit() and int(declared) > body_cap:
+        raise UploadError(413, f"upload of {int(declared)} bytes is over the {max_bytes} byte limit (MAX_UPLOAD_MB)",
+                          headers=CLOSE)
     dest_dir.mkdir(parents=True, exist_ok=True)
     up = Upload()
-    state: dict[str, Any] = {"headers": {}, "hname": b"", "hvalue": b"", "name": None, "fh": None, "buf": None}
+    state: dict[str, Any] = {"headers": {}, "hname": b"", "hvalue": b"", "hbytes": 0, "name": None, "fh": None,
+                             "buf": None, "fields": 0}
 
     def on_part_begin() -> None:
-        state.update(headers={}, hname=b"", hvalue=b"", name=None, fh=None, buf=None)
+        state.update(headers={}, hname=b"", hvalue=b"", hbytes=0, name=None, fh=None, buf=None)
+
+    def _header_bytes(n: int) -> None:
+        state["hbytes"] += n
+        if state["hbytes"] > MAX_PART_HEADER_BYTES:
+            raise UploadError(413, f"a multipart part's headers are over {MAX_PART_HEADER_BYTES} bytes", headers=CLOSE)
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
+        _header_bytes(end - start)
         state["hname"] += data[start:end]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
+        _header_bytes(end - start)
         state["hvalue"] += data[start:end]
 
     def on_header_end() -> None:
@@ -71,6 +123,10 @@ async def receive_upload(request: Request, *, dest_dir: Path, max_bytes: int, fi
             up.filename = disp.get(b"filename", b"").decode("utf-8", "replace") or None
             state["fh"] = os.fdopen(fd, "wb")
         else:
+            state["fields"] += 1
+            if state["fields"] > MAX_FIELDS:
+                raise UploadError(413, f"more than {MAX_FIELDS} form fields; send the '{file_field}' part and at "
+                                       "most a few small fields (model, top_k, thumbnails)", headers=CLOSE)
             state["buf"] = bytearray()
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
@@ -78,12 +134,12 @@ async def receive_upload(request: Request, *, dest_dir: Path, max_bytes: int, fi
         if state["fh"] is not None:
             up.size += len(chunk)
             if up.size > max_bytes:
-                raise UploadError(413, f"upload is over the {max_bytes} byte limit (MAX_UPLOAD_MB)")
+                raise UploadError(413, f"upload is over the {max_bytes} byte limit (MAX_UPLOAD_MB)", headers=CLOSE)
             state["fh"].write(chunk)
         elif state["buf"] is not None:
             state["buf"] += chunk
             if len(state["buf"]) > max_field_bytes:
-                raise UploadError(422, f"form field {state['name']!r} is over {max_field_bytes} bytes")
+                raise UploadError(422, f"form field {state['name']!r} is over {max_field_bytes} bytes", headers=CLOSE)
 
     def on_part_end() -> None:
         if state["fh"] is not None:
@@ -97,30 +153,34 @@ async def receive_upload(request: Request, *, dest_dir: Path, max_bytes: int, fi
         "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
         "on_part_end": on_part_end,
     })
+    received = 0
+    ok = False
     try:
         async for chunk in request.stream():
+            received += len(chunk)
+            if received > body_cap:
+                raise UploadError(413, f"request body is over {body_cap} bytes: the {max_bytes} byte file limit "
+                                       f"(MAX_UPLOAD_MB) plus {OVERHEAD_BYTES} for form fields", headers=CLOSE)
             parser.write(chunk)
         parser.finalize()
+        ok = True
     except UploadError:
-        if state["fh"] is not None:
-            state["fh"].close()
-        up.discard()
         raise
+    except ClientDisconnect:
+        raise UploadError(400, "the client disconnected before the upload finished") from None
     except OSError as exc:  # the server cannot store the upload (disk full, temp dir gone): its paths stay in the log
-        if state["fh"] is not None:
-            state["fh"].close()
-        up.discard()
         log.error("upload to %s failed: %s", dest_dir, exc)
-        raise UploadError(503, "the server cannot store the upload right now; retry later") from exc
+        raise UploadError(503, "the server cannot store the upload right now; retry later", headers=CLOSE) from exc
     except Exception as exc:  # malformed multipart
-        if state["fh"] is not None:
-            state["fh"].close()
-        up.discard()
         log.info("malformed multipart body: %s", exc)
-        raise UploadError(422, f"malformed multipart body ({type(exc).__name__}); send multipart/form-data with "
-                               f"a '{file_field}' part") from exc
-    if state["fh"] is not None:  # body ended mid-part
-        state["fh"].close()
+        raise UploadError(422, f"malformed multipart body ({type(exc).__name__}); send multipart/form-data with a "
+                               f"'{file_field}' part", headers=CLOSE) from exc
+    finally:
+        if state["fh"] is not None:  # body ended (or was abandoned) mid-part
+            state["fh"].close()
+            state["fh"] = None
+        if not ok:  # every failure, and cancellation (BaseException), leaves no temp file
+            up.discard()
     return up
 
 

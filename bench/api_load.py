@@ -57,12 +57,17 @@ def train_tiny_model(base: str, settings: Settings) -> tuple[int, Path]:
     from worker.jobs import execute_job
     from worker.runtime import make_runtime
 
+    rt = make_runtime(settings, hostname="bench@local")
     with httpx.Client(base_url=base, timeout=120) as c:
-        ds = c.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40}).json()
+        made = c.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40}).json()
+        rendered = execute_job(made["job"]["id"], rt=rt, enqueue=lambda *a: None)  # the synthesize job, in-process
+        if rendered.status != "completed":
+            raise SystemExit(f"rendering the synthetic set failed: {rendered}")
+        ds = made["dataset"]
         job = c.post("/jobs", json={"kind": "finetune", "dataset_id": ds["id"], "backbone": "r3d", "width": 0.125,
                                     "clip": "tiny", "epochs": 1, "batch_size": 4, "data_workers": 0,
                                     "val_videos": 2, "test_clips": 2}).json()
-    outcome = execute_job(job["id"], rt=make_runtime(settings, hostname="bench@local"), enqueue=lambda *a: None)
+    outcome = execute_job(job["id"], rt=rt, enqueue=lambda *a: None)
     if outcome.status != "completed":
         raise SystemExit(f"training the tiny model failed: {outcome}")
     return job["id"], next(Path(ds["path"]).rglob("*.avi"))

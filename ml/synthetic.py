@@ -24,14 +24,17 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import av
 import numpy as np
+
+from ml.synthetic_spec import SynthesizeConfig, avi_bit_rate
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +279,7 @@ def write_video(path: Path, frames: np.ndarray, *, fps: int = 25, container: str
             stream.options = {"preset": "ultrafast", "crf": "18", "bf": "0"}
         elif container == "avi":
             stream = out.add_stream("mpeg4", rate=fps)
-            stream.bit_rate = max(400_000, w * h * fps * 2)
+            stream.bit_rate = avi_bit_rate(w, h, fps)
         else:
             raise ValueError(f"container must be 'avi' or 'mp4', got {container!r}")
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
@@ -326,10 +329,14 @@ def generate_dataset(
     groups: int = 4,
     container: str = "avi",
     workers: int = 1,
-) -> SyntheticSummary:
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SyntheticSummary | None:
     """Write a synthetic UCF101-layout dataset under ``root`` (see module doc); deterministic per ``seed``.
 
     Video j of a class is ``g{j % groups + 1:02d}_c{j // groups + 1:02d}`` (round-robin over groups).
+    ``progress(done, total)`` is called after each video; when ``should_stop()`` turns true between videos the
+    function returns None (the split files are written only when every video is).
     """
     start = time.perf_counter()
     names = action_names(classes)
@@ -371,8 +378,13 @@ def generate_dataset(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(make, jobs))
     else:
-        for job in jobs:
+        for done, job in enumerate(jobs, start=1):
+            if should_stop is not None and should_stop():
+                log.info("synthetic dataset: stopped after %d of %d videos", done - 1, len(jobs))
+                return None
             make(job)
+            if progress is not None:
+                progress(done, len(jobs))
 
     (splits_dir / "classInd.txt").write_bytes(_crlf([f"{i + 1} {n}" for i, n in enumerate(names)]).encode())
     (splits_dir / "trainlist01.txt").write_bytes(_crlf(train_lines).encode())
@@ -395,6 +407,35 @@ def generate_dataset(
     )
     log.info("synthetic dataset: %d videos (%d train / %d test) in %.1fs at %s", summary.num_videos, summary.num_train, summary.num_test, summary.seconds, root)
     return summary
+
+
+def synthesize(config: SynthesizeConfig, *, on_progress: Callable[[int, int], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> dict[str, Any] | None:
+    """The worker's "synthesize" job: render ``config`` (from scratch: deterministic per seed, so a resumed job
+    simply renders again), then index and scan it. Returns the dataset's JSON-ready description (classes, counts,
+    frames per split, problems, fingerprint, bytes), or None when stopped."""
+    import dataclasses
+
+    from ml.config import DataConfig
+    from ml.data import index_dataset, scan_index
+
+    try:
+        summary = generate_dataset(config.root, classes=config.classes, videos_per_class=config.videos_per_class,
+                                   frames=config.frames, width=config.width, height=config.height, fps=config.fps,
+                                   seed=config.seed, progress=on_progress, should_stop=should_stop)
+    except BaseException:
+        shutil.rmtree(config.root, ignore_errors=True)  # a retry renders from scratch; no half set left on disk
+        raise
+    if summary is None:  # stopped (cancel or worker shutdown): a resumed job renders again from scratch
+        shutil.rmtree(config.root, ignore_errors=True)
+        return None
+    index = scan_index(index_dataset(DataConfig(root=config.root, split=1, subset=1.0)),
+                       min_frames=config.min_frames, workers=2)
+    size = sum(p.stat().st_size for p in summary.videos_dir.rglob("*") if p.is_file())
+    return {"root": str(config.root), "videos": summary.num_videos, "classes": [str(c) for c in index.classes],
+            "counts": index.counts(), "frames": index.frame_summary(),
+            "problems": [dataclasses.asdict(p) for p in index.problems], "fingerprint": index.fingerprint(),
+            "bytes": size, "estimated_bytes": config.estimated_bytes(), "seconds": round(summary.seconds, 3)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

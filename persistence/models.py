@@ -26,6 +26,11 @@ class Dataset(Base):
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     classes: Mapped[list[str]] = mapped_column(JSON, default=list)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # scanned frame counts per split: {"train": {"min", "max", "videos"}, "test": {...}}; None if not scanned
+    frames: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # the job that generates this dataset (kind "synthesize"): pending until it completes; no FK (jobs -> datasets
+    # already has one, and a cycle would complicate create/drop order)
+    job_id: Mapped[int | None] = mapped_column(Integer, index=True)
     problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

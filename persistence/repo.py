@@ -32,9 +32,11 @@ _Row = TypeVar("_Row", Dataset, Experiment)
 
 def create_dataset(session: Session, *, name: str, path: str, split: int = 1, subset: float = 1.0,
                    synthetic: bool = False, classes: Sequence[str] = (), counts: dict[str, Any] | None = None,
-                   problems: Sequence[dict[str, Any]] = (), fingerprint: str | None = None) -> Dataset:
+                   problems: Sequence[dict[str, Any]] = (), fingerprint: str | None = None,
+                   frames: dict[str, Any] | None = None, job_id: int | None = None) -> Dataset:
     row = Dataset(name=name, path=path, split=split, subset=subset, synthetic=synthetic, classes=list(classes),
-                  counts=dict(counts or {}), problems=list(problems), fingerprint=fingerprint)
+                  counts=dict(counts or {}), problems=list(problems), fingerprint=fingerprint, frames=frames,
+                  job_id=job_id)
     session.add(row)
     session.flush()
     return row
@@ -42,6 +44,25 @@ def create_dataset(session: Session, *, name: str, path: str, split: int = 1, su
 
 def get_dataset(session: Session, dataset_id: int) -> Dataset | None:
     return session.get(Dataset, dataset_id)
+
+
+def unfinished_jobs_of_kind(session: Session, kind: str) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.kind == kind, Job.status.in_(
+        [JobStatus.QUEUED, JobStatus.WAITING, JobStatus.RUNNING]))))
+
+
+def complete_dataset_of_job(session: Session, job_id: int, results: dict[str, Any]) -> Dataset | None:
+    """Fill in the dataset a job generated (created up front, pending) from the job's results; None if none."""
+    row = session.scalar(select(Dataset).where(Dataset.job_id == job_id))
+    if row is None:
+        return None
+    row.classes = list(results.get("classes", []))
+    row.counts = dict(results.get("counts", {}))
+    row.frames = results.get("frames")
+    row.problems = list(results.get("problems", []))
+    row.fingerprint = results.get("fingerprint")
+    session.flush()
+    return row
 
 
 def _newest_first(session: Session, model: type[_Row], *, offset: int, limit: int) -> tuple[list[_Row], int]:

@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     predict_concurrency: int = Field(2, ge=1, description="predictions decoding/running at once")
     predict_queue: int = Field(16, ge=0, description="predictions that may wait for a slot; beyond that /predict answers 503")
     predictor_cache_size: int = Field(2, ge=1)
+    request_header_timeout_s: float = Field(10.0, gt=0, description="a connection must deliver a complete request "
+                                            "head this soon after connecting (or starting its next request)")
+    request_body_timeout_s: float = Field(30.0, gt=0, description="longest pause while a request body arrives; "
+                                          "beyond it 408 and the connection is closed")
+    max_concurrent_uploads: int = Field(8, ge=1, description="uploads received at once; beyond it /predict "
+                                        "answers 503 with Retry-After before reading the body")
+    synthetic_max_megapixels: float = Field(1000.0, gt=0, description="POST /datasets/synthetic: largest "
+                                            "classes x videos_per_class x frames x width x height, in megapixels")
+    synthetic_disk_budget_mb: float = Field(2048.0, gt=0, description="disk all synthetic datasets may take under "
+                                            "the first data root (estimated before a request is accepted)")
     heartbeat_s: float = Field(10.0, gt=0, description="worker and job heartbeat period")
     stale_after_s: float = Field(60.0, gt=0, description="a running job whose heartbeat is older is reclaimed")
     dispatch_grace_s: float = Field(60.0, gt=0, description="a queued job whose message is older than this while a "

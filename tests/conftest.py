@@ -16,8 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the project is not pip-installed; make api/, worker/, persistence/ importable
     sys.path.insert(0, str(ROOT))
 
-PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+from service_helpers import PG_URL, REDIS_URL  # noqa: E402
 
 
 @pytest.fixture

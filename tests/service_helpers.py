@@ -17,6 +17,9 @@ from persistence.session import make_engine, make_sessionmaker
 from persistence.settings import LOOPBACK_NAMES, PROJECT_ROOT, Settings
 
 TERMINAL = {"completed", "failed", "cancelled"}
+# the shared test servers (override with TEST_POSTGRES_URL / TEST_REDIS_URL)
+PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
 def make_settings(var_dir: Path, **overrides: Any) -> Settings:
@@ -148,3 +151,30 @@ def first_video(dataset: dict[str, Any]) -> Path:
     videos = sorted(Path(dataset["path"]).rglob("*.avi"))
     assert videos, f"no .avi under {dataset['path']}"
     return videos[0]
+
+
+def render_dataset(client: Any, *, classes: int = 3, videos_per_class: int = 4, frames: int = 40,
+                   name: str = "set") -> dict[str, Any]:
+    """A real synthetic set rendered here (no worker needed) and registered through POST /datasets.
+
+    Tests with a worker use POST /datasets/synthetic itself (:func:`synthesize_dataset`)."""
+    from ml.synthetic import generate_dataset
+
+    root = client.app.state.settings.data_roots[0] / "synthetic" / f"{name}-{uuid.uuid4().hex[:8]}"
+    generate_dataset(root, classes=classes, videos_per_class=videos_per_class, frames=frames)
+    r = client.post("/datasets", json={"path": str(root), "name": root.name, "min_frames": 8})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def synthesize_dataset(client: Any, *, worker: WorkerProcess | None = None, timeout: float = 240.0,
+                       **body: Any) -> dict[str, Any]:
+    """POST /datasets/synthetic (202: a pending dataset and its synthesize job), then wait until a worker has
+    rendered and scanned it; the ready dataset."""
+    r = client.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40, **body})
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["job"]["id"], worker=worker, timeout=timeout)
+    assert job["status"] == "completed", job
+    dataset = client.get(f"/datasets/{r.json()['dataset']['id']}").json()
+    assert dataset["status"] == "ready", dataset
+    return dict(dataset)

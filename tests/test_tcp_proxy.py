@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from conftest import PG_URL
+from service_helpers import PG_URL
 from tcp_proxy import TcpProxy
 
 

@@ -55,9 +55,10 @@ class Outcome:
 
 def config_class(kind: str) -> Any:
     from ml.config import FinetuneConfig, PretrainConfig, RetrieveConfig
+    from ml.synthetic_spec import SYNTHESIZE, SynthesizeConfig
 
     return {"pretrain": PretrainConfig, "distill": PretrainConfig, "finetune": FinetuneConfig,
-            "evaluate": RetrieveConfig}[kind]
+            "evaluate": RetrieveConfig, SYNTHESIZE: SynthesizeConfig}[kind]
 
 
 def build_ml_config(job: Job, parent: Job | None, *, dataset_root: str | None) -> Any:
@@ -77,7 +78,10 @@ def build_ml_config(job: Job, parent: Job | None, *, dataset_root: str | None) -
             node.pop(leaf, None)
     if dataset_root is None:
         raise JobConfigError(f"job {job.id}: its dataset {job.dataset_id} no longer exists")
-    data.setdefault("data", {})["root"] = dataset_root
+    if "data" in cls.model_fields:  # training/evaluation kinds read the dataset
+        data.setdefault("data", {})["root"] = dataset_root
+    else:  # synthesize writes the dataset's folder
+        data["root"] = dataset_root
     if parent is not None and job.kind in PARENT_FIELD:
         ckpt = parent.checkpoint_path
         if parent.status != JobStatus.COMPLETED or not ckpt or not Path(ckpt).is_file():
@@ -205,6 +209,7 @@ def _run_claimed(lease: Lease, *, out_dir: Path, rt: WorkerRuntime, enqueue: Enq
                                    attempt=attempt, results=results, checkpoint_path=checkpoint_path, progress=1.0,
                                    error=None, cancel_requested=False):
                 return False
+            repo.complete_dataset_of_job(session, job_id, results)  # a "synthesize" job's dataset becomes ready
             released[:] = repo.release_successors(session, job_id)
             return True
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,12 +15,15 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from api.deps import READ, SessionDep, SettingsDep, SubmitAccess
+from api.deps import READ, EnqueuerDep, SessionDep, SettingsDep, SubmitAccess
 from api.paths import OutsideDataRoots, client_text, resolve_under_roots
+from api.present import dataset_public, job_public
 from api.responses import errors
-from api.schemas import DatasetCreate, DatasetPublic, Id, Offset, Page, SyntheticDatasetCreate
+from api.routes.jobs import enqueue_or_fail
+from api.schemas import (DatasetCreate, DatasetPublic, Id, Offset, Page, SyntheticDatasetAccepted,
+                         SyntheticDatasetCreate)
 from persistence import repo
-from persistence.models import Dataset
+from persistence.models import Dataset, Job
 from persistence.settings import Settings
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -55,6 +60,7 @@ def index_folder(root: Path, *, split: int, subset: float, scan: bool, min_frame
         index = scan_index(index, min_frames=min_frames, workers=2)
     counts = index.counts()
     return {"classes": [str(c) for c in index.classes], "counts": _jsonable(counts),
+            "frames": index.frame_summary() if scan else None,
             "problems": [_problem(p) for p in index.problems], "fingerprint": str(index.fingerprint())[:64]}
 
 
@@ -74,16 +80,6 @@ def register(session: Session, *, path: Path, name: str, split: int, subset: flo
                                **info)
 
 
-def generate_synthetic(settings: Settings, body: SyntheticDatasetCreate) -> Path:
-    from ml.synthetic import generate_dataset
-
-    name = body.name or "synthetic"
-    root = settings.data_roots[0] / "synthetic" / f"{name}-{uuid.uuid4().hex[:8]}"
-    generate_dataset(root, classes=body.classes, videos_per_class=body.videos_per_class, frames=body.frames,
-                     width=body.width, height=body.height, seed=body.seed)
-    return root
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetPublic, operation_id="datasets-create",
              responses=errors(403))
 async def create(body: DatasetCreate, session: SessionDep, settings: SettingsDep, _: SubmitAccess) -> DatasetPublic:
@@ -99,30 +95,107 @@ async def create(body: DatasetCreate, session: SessionDep, settings: SettingsDep
     row = await run_in_threadpool(register, session, path=path, name=body.name or path.name, split=body.split,
                                   subset=body.subset, scan=body.scan, min_frames=body.min_frames, shown_as=body.path)
     session.commit()
-    return DatasetPublic.model_validate(row)
+    return dataset_public(session, row)
 
 
-@router.post("/synthetic", status_code=status.HTTP_201_CREATED, response_model=DatasetPublic,
-             operation_id="datasets-synthetic")
-async def synthetic(body: SyntheticDatasetCreate, session: SessionDep, settings: SettingsDep,
-                    _: SubmitAccess) -> DatasetPublic:
-    """Generate a small synthetic UCF101-layout set under the first data root and register it."""
-    row = await run_in_threadpool(create_synthetic, session, settings, body)
+def _synthetic_bytes_in_use(folder: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def synthesize_config(settings: Settings, body: SyntheticDatasetCreate, *, session: Session) -> Any:
+    """The job config for ``body``, after the work bound (422) and the disk budget and free space (422/507)."""
+    from ml.synthetic_spec import SynthesizeConfig
+
+    name = body.name or "synthetic"
+    folder = settings.data_roots[0] / "synthetic"
+    config = SynthesizeConfig(root=folder / f"{name}-{uuid.uuid4().hex[:8]}", classes=body.classes,
+                              videos_per_class=body.videos_per_class, frames=body.frames, width=body.width,
+                              height=body.height, seed=body.seed)
+    fields = "classes x videos_per_class x frames x width x height"
+    megapixels = config.pixels / 1e6
+    if megapixels > settings.synthetic_max_megapixels:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{
+            "loc": ["body"], "type": "value_error",
+            "msg": f"{fields} = {body.classes} x {body.videos_per_class} x {body.frames} x {body.width} x "
+                   f"{body.height} = {megapixels:,.0f} megapixels to render, over the server's limit of "
+                   f"{settings.synthetic_max_megapixels:,.0f} (SYNTHETIC_MAX_MEGAPIXELS); lower one of them"}])
+    need = config.estimated_bytes()
+    budget = int(settings.synthetic_disk_budget_mb * 2**20)
+    mib = 2**20
+    if need > budget:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{
+            "loc": ["body"], "type": "value_error",
+            "msg": f"these videos would take about {need / mib:,.0f} MiB ({fields}), over the "
+                   f"{budget / mib:,.0f} MiB budget for synthetic data (SYNTHETIC_DISK_BUDGET_MB); lower one of them"}])
+    used = _synthetic_bytes_in_use(folder) + _pending_synthetic_bytes(session)
+    if used + need > budget:
+        raise HTTPException(507, detail=f"synthetic datasets already take (or will take) {used / mib:,.0f} MiB of the "
+                                        f"{budget / mib:,.0f} MiB budget (SYNTHETIC_DISK_BUDGET_MB); this one needs about "
+                                        f"{need / mib:,.0f} MiB. Delete unused synthetic datasets or ask for a larger "
+                                        "budget")
+    free = shutil.disk_usage(settings.data_roots[0]).free
+    if need > free:
+        raise HTTPException(507, detail=f"the data disk has {free / mib:,.0f} MiB free and these videos need about "
+                                        f"{need / mib:,.0f} MiB; generate fewer or smaller videos")
+    return config
+
+
+def _pending_synthetic_bytes(session: Session) -> int:
+    """Estimated bytes of synthesize jobs not yet finished (their folders are still growing)."""
+    from ml.synthetic_spec import SYNTHESIZE, SynthesizeConfig
+
+    total = 0
+    for job in repo.unfinished_jobs_of_kind(session, SYNTHESIZE):
+        try:
+            total += SynthesizeConfig.model_validate(job.config).estimated_bytes()
+        except ValueError:
+            continue
+    return total
+
+
+def create_synthetic(session: Session, settings: Settings, body: SyntheticDatasetCreate) -> tuple[Dataset, Job]:
+    """A pending dataset row and the queued "synthesize" job that renders and scans it on a worker."""
+    from ml.config import config_hash
+    from ml.synthetic_spec import SYNTHESIZE
+
+    config = synthesize_config(settings, body, session=session)
+    dataset = repo.create_dataset(session, name=config.root.name, path=str(config.root), split=1, subset=100.0,
+                                  synthetic=True)
+    job = repo.create_job(session, kind=SYNTHESIZE, name=f"synthesize {config.root.name}",
+                          request=body.model_dump(mode="json", exclude_none=True),
+                          config=config.model_dump(mode="json"), config_hash=config_hash(config),
+                          dataset_id=dataset.id, max_attempts=settings.max_attempts)
+    dataset.job_id = job.id
+    repo.set_job_paths(session, job.id, artifact_dir=str(settings.job_dir(job.id)))
+    session.flush()
+    return dataset, job
+
+
+@router.post("/synthetic", status_code=status.HTTP_202_ACCEPTED, response_model=SyntheticDatasetAccepted,
+             operation_id="datasets-synthetic",
+             responses=errors(422, 503, 507))
+def synthetic(body: SyntheticDatasetCreate, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep,
+              _: SubmitAccess) -> SyntheticDatasetAccepted:
+    """Queue a worker job that renders a synthetic UCF101-layout set under the first data root and scans it; the
+    dataset is registered now (status pending) and ready when the job completes (follow the job's progress)."""
+    dataset, job = create_synthetic(session, settings, body)
     session.commit()
-    return DatasetPublic.model_validate(row)
-
-
-def create_synthetic(session: Session, settings: Settings, body: SyntheticDatasetCreate) -> Dataset:
-    root = generate_synthetic(settings, body)
-    return register(session, path=root, name=root.name, split=1, subset=100.0, scan=True, min_frames=8,
-                    synthetic=True)
+    enqueue_or_fail(session, enqueuer, job.id)
+    return SyntheticDatasetAccepted(dataset=dataset_public(session, dataset), job=job_public(session, job))
 
 
 @router.get("", response_model=Page[DatasetPublic], operation_id="datasets-list", dependencies=[READ])
 def list_(session: SessionDep, offset: Annotated[Offset, Query()] = 0,
           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Page[DatasetPublic]:
     rows, count = repo.list_datasets(session, offset=offset, limit=limit)
-    return Page[DatasetPublic](data=[DatasetPublic.model_validate(r) for r in rows], count=count)
+    return Page[DatasetPublic](data=[dataset_public(session, r) for r in rows], count=count)
 
 
 @router.get("/{dataset_id}", response_model=DatasetPublic, operation_id="datasets-get", dependencies=[READ],
@@ -131,4 +204,4 @@ def get(dataset_id: Id, session: SessionDep) -> DatasetPublic:
     row = repo.get_dataset(session, dataset_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"dataset {dataset_id} not found; GET /datasets")
-    return DatasetPublic.model_validate(row)
+    return dataset_public(session, row)

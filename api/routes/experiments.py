@@ -52,9 +52,10 @@ def create(body: ExperimentCreate, session: SessionDep, settings: SettingsDep, e
 
 
 @router.post("/plan", response_model=ExperimentPlan, operation_id="experiments-plan", dependencies=[READ])
-def plan(body: ExperimentCreate) -> ExperimentPlan:
-    """How many jobs POST /experiments would submit for this body (validated the same way; nothing is written)."""
-    return plan_counts(body)
+def plan(body: ExperimentCreate, session: SessionDep) -> ExperimentPlan:
+    """How many jobs POST /experiments would submit for this body (validated the same way, including the
+    dataset's frame counts against the clip when the dataset exists; nothing is written)."""
+    return plan_counts(session, body)
 
 
 @router.get("", response_model=Page[ExperimentSummary], operation_id="experiments-list", dependencies=[READ])

@@ -14,8 +14,8 @@ from api.enqueue import Enqueuer
 from api.outage import RETRY_AFTER_S
 from api.present import job_public
 from api.responses import errors
-from api.schemas import Id, JobCreate, JobDefaults, JobKind, JobPublic, JobStatusName, Offset, Page
-from api.submit import create_job
+from api.schemas import JOB_KINDS, Id, JobCreate, JobDefaults, JobKind, JobPublic, JobStatusName, Offset, Page
+from api.submit import check_replay, create_job
 from persistence import repo
 from persistence.models import Job
 from persistence.status import JobStatus
@@ -48,7 +48,7 @@ def enqueue_or_fail(session: Session, enqueuer: Enqueuer, job_id: int) -> None:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic, operation_id="jobs-create",
-             responses={200: {"description": "an earlier job with the same Idempotency-Key"}})
+             responses={200: {"description": "an earlier job with the same Idempotency-Key and the same body"}})
 def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: SubmitAccess,
            response: Response,
            idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JobPublic:
@@ -56,6 +56,7 @@ def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer
     if idempotency_key:
         existing = repo.job_by_idempotency_key(session, idempotency_key)
         if existing is not None:
+            check_replay(existing, body, idempotency_key=idempotency_key)
             response.status_code = status.HTTP_200_OK
             return job_public(session, existing)
     try:
@@ -66,6 +67,7 @@ def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer
         existing = repo.job_by_idempotency_key(session, idempotency_key or "")
         if existing is None:
             raise
+        check_replay(existing, body, idempotency_key=idempotency_key or "")
         response.status_code = status.HTTP_200_OK
         return job_public(session, existing)
     enqueue_or_fail(session, enqueuer, job.id)
@@ -128,6 +130,9 @@ def retry(job_id: Id, session: SessionDep, settings: SettingsDep, enqueuer: Enqu
     if not old.status.is_terminal:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             detail=f"job {job_id} is {old.status.value}; cancel it first or wait for it to end")
+    if old.kind not in JOB_KINDS:  # a synthesize job re-renders with resume; it has no JobCreate to repeat
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail=f"job {job_id} is a {old.kind} job; POST /jobs/{job_id}/resume runs it again")
     body = JobCreate.model_validate(old.request)
     job = create_job(session, body, settings=settings)
     job.retry_of = old.id

@@ -17,7 +17,7 @@ from api.routes.models import resolve_model
 from api.paths import client_text
 from api.responses import errors
 from api.schemas import Id, MAX_INT64, PredictionPublic
-from api.upload import ACCEPTED, UploadError, receive_upload, sniff_container
+from api.upload import ACCEPTED, UploadError, UploadGate, receive_upload, sniff_container
 
 router = APIRouter(tags=["predict"])
 log = logging.getLogger("api.predict")
@@ -50,17 +50,20 @@ def _int_field(raw: str | None, name: str, default: int | None) -> int | None:
 
 @router.post("/predict", response_model=PredictionPublic, operation_id="predict-create",
              openapi_extra={"requestBody": {"required": True, "content": _FORM}},
-             responses=errors(404, 409, 413, 415, 422, 503, 504))
+             responses=errors(404, 408, 409, 413, 415, 422, 503, 504))
 async def predict(request: Request, session: SessionDep, settings: SettingsDep, _: SubmitAccess,
                   model: Annotated[Id | None, Query(description="model id; default the best")] = None,
                   top_k: Annotated[int | None, Query(ge=1, le=100)] = None,
                   thumbnails: Annotated[bool | None, Query(description="return each clip's middle frame as PNG")] = None,
                   ) -> PredictionPublic:
     """Multipart ``file`` (+ optional ``model``, ``top_k`` as form or query fields)."""
+    gate: UploadGate = request.app.state.upload_gate
     try:
-        upload = await receive_upload(request, dest_dir=settings.var_dir / "uploads", max_bytes=settings.max_upload_bytes)
+        with gate.slot():  # beyond MAX_CONCURRENT_UPLOADS: 503 before reading the body
+            upload = await receive_upload(request, dest_dir=settings.var_dir / "uploads",
+                                          max_bytes=settings.max_upload_bytes)
     except UploadError as exc:
-        raise HTTPException(exc.status_code, detail=exc.detail) from exc
+        raise HTTPException(exc.status_code, detail=exc.detail, headers=exc.headers) from exc
     try:
         model_id = model if model is not None else _int_field(upload.fields.get("model"), "model", None)
         k = top_k if top_k is not None else _int_field(upload.fields.get("top_k"), "top_k", 5)
@@ -106,13 +109,23 @@ async def _run_limited(request: Request, fn: Any, *, timeout: float) -> dict[str
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"},
                             detail=f"all {pool.limit} prediction slots are taken ({busy.in_flight} in progress{overdue}); "
                                    "retry in a few seconds, or raise PREDICT_CONCURRENCY / PREDICT_QUEUE") from None
+    result = asyncio.wrap_future(work.future)
+    result.add_done_callback(_consume)  # a result that comes after the caller gave up is dropped, not logged
     try:
-        return await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout)
+        return await asyncio.wait_for(asyncio.shield(result), timeout=timeout)
     except asyncio.TimeoutError:
-        pool.mark_overdue(work)  # its thread cannot be stopped; it keeps its slot until it ends
+        if pool.withdraw(work):  # still queued behind other predictions: nothing of this clip was decoded
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"},
+                                detail=f"waited {timeout:g}s (PREDICT_TIMEOUT_S) for a free prediction slot; all "
+                                       f"{pool.concurrency} are busy with other clips. Retry in a few seconds, or "
+                                       "raise PREDICT_CONCURRENCY on the server") from None
+        pool.mark_overdue(work.future)  # its thread cannot be stopped; it keeps its slot until it ends
+        waited = work.waited_s()
+        queued = f" after waiting {waited:.1f}s for a slot" if waited >= 0.1 else ""
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
-                            detail=f"decoding and classifying took over {timeout:g}s (PREDICT_TIMEOUT_S); "
-                                   "send a shorter clip, or raise PREDICT_TIMEOUT_S on the server") from None
+                            detail=f"decoding and classifying took over {timeout - waited:.1f}s{queued}; the limit is "
+                                   f"{timeout:g}s (PREDICT_TIMEOUT_S). Send a shorter clip, or raise "
+                                   "PREDICT_TIMEOUT_S on the server") from None
     except VideoError as exc:
         log.info("predict: unusable upload %s: %s", exc.path, exc.reason)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -123,3 +136,8 @@ async def _run_limited(request: Request, fn: Any, *, timeout: float) -> dict[str
                             detail="the model's checkpoint cannot be loaded (missing, damaged or not a weights-only "
                                    "checkpoint of this service); re-run its finetune job or pick another model "
                                    "(GET /models)") from exc
+
+
+def _consume(done: "asyncio.Future[Any]") -> None:
+    if not done.cancelled():
+        done.exception()

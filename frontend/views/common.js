@@ -7,7 +7,7 @@ import { h, nextId, fmtDuration, fmtNumber, fmtPct, toast, backboneOf, widthOf }
 export const isAccuracy = (name) => /acc|top_?\d|agreement/.test(name || "");
 
 export const KINDS = ["pretrain", "distill", "finetune", "evaluate"];
-export const KIND_LABEL = { pretrain: "Teacher (PCL)", distill: "Student (KD)", finetune: "Fine-tune", evaluate: "Evaluate" };
+export const KIND_LABEL = { pretrain: "Teacher (PCL)", distill: "Student (KD)", finetune: "Fine-tune", evaluate: "Evaluate", synthesize: "Synthetic data" };
 export const STATUSES = ["waiting", "queued", "running", "completed", "failed", "cancelled"];
 
 export function teacherId(job) {
@@ -122,7 +122,7 @@ export function demoButton({ className = "btn", onDone } = {}) {
     {
       class: className,
       type: "button",
-      title: "Generates a small synthetic set and queues teacher → student → fine-tune",
+      title: "A worker renders a small synthetic set, then trains teacher → student → fine-tune",
       onclick: async () => {
         btn.disabled = true;
         btn.setAttribute("aria-busy", "true");
@@ -130,8 +130,9 @@ export function demoButton({ className = "btn", onDone } = {}) {
         btn.textContent = "Starting demo…";
         try {
           const res = await api.runDemo({});
-          const ids = api.rows(res.jobs ?? res).map((j) => j.id ?? j).filter((x) => x !== undefined);
-          toast(ids.length ? `Demo queued: jobs ${ids.map((i) => `#${i}`).join(" → ")}.` : "Demo queued.", { kind: "success" });
+          const chain = [res.synthesize, ...api.rows(res.jobs ?? [])].filter(Boolean);
+          const ids = chain.map((j) => j.id ?? j).filter((x) => x !== undefined);
+          toast(ids.length ? `Demo queued: data #${ids[0]} → jobs ${ids.slice(1).map((i) => `#${i}`).join(" → ")}.` : "Demo queued.", { kind: "success" });
           onDone && onDone(res);
         } catch (err) {
           toast(`Demo failed: ${err.message}`, { kind: "error", timeout: 10000 });

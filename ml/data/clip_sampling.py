@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ml.config import PretextConfig
+from ml.data.clip_needs import tuple_total_frames  # noqa: F401 (re-exported: tests and callers use it here)
 
 REMOTE = 4  # VCP label of the remote-clip edit (see ml.data.vcp)
 
@@ -129,15 +130,6 @@ def tuple_step(clip_frames: int, pretext: PretextConfig) -> int:
     if pretext.spacing == "pcl":
         return pretext.tuple_len + pretext.interval
     return clip_frames + pretext.interval
-
-
-def tuple_total_frames(clip_frames: int, pretext: PretextConfig) -> int:
-    """Frames a tuple reserves: clip·n + interval·(n-1) (16·3+8·2 = 64), the reference's ``tuple_total_frames``.
-
-    The reference draws ``tuple_start ~ U[0, L - 64]`` and keeps videos with at least 64 frames for
-    both spacings (with "pcl" spacing the clips actually cover only ``tuple_span`` = 38 of them).
-    """
-    return clip_frames * pretext.tuple_len + pretext.interval * (pretext.tuple_len - 1)
 
 
 def tuple_span(clip_frames: int, pretext: PretextConfig) -> int:

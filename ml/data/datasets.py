@@ -19,12 +19,12 @@ import torch
 from torch.utils.data import Dataset
 
 from ml.config import AugmentConfig, ClipSpec, PretextConfig
+from ml.data.clip_needs import frames_needed
 from ml.data.clip_sampling import (
     ClipInfo,
     generator_for,
     make_clip_sampler,
     sample_tuple,
-    tuple_total_frames,
 )
 from ml.data.decord_reader import open_video
 from ml.data.frame_cache import DecodedVideoCache
@@ -134,7 +134,7 @@ class PCLTupleDataset(VideoDataset):
     @staticmethod
     def min_frames(clip: ClipSpec, pretext: PretextConfig) -> int:
         """Shortest video scan should keep: clip·n + interval·(n-1) (64 for PCL defaults, the reference's list rule)."""
-        return tuple_total_frames(clip.frames, pretext)
+        return frames_needed(clip, pretext)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         epoch = self.epoch

@@ -89,6 +89,14 @@ class DatasetIndex:
                 out[self.classes[item.label]][split] += 1
         return out
 
+    def frame_summary(self) -> dict[str, dict[str, int]]:
+        """Per split, the scanned frame counts of the usable videos: {"min", "max", "videos"} (zeros when none)."""
+        out: dict[str, dict[str, int]] = {}
+        for split, items in (("train", self.train), ("test", self.test)):
+            counts = [int(self.frames[i.rel]) for i in items if i.rel in self.frames]
+            out[split] = {"min": min(counts, default=0), "max": max(counts, default=0), "videos": len(counts)}
+        return out
+
     def fingerprint(self) -> str:
         """Short sha256 of the sorted (split, rel, label) lines: changes when the data list changes."""
         lines = sorted(

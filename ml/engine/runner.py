@@ -20,6 +20,8 @@ from torch.utils.data import ConcatDataset
 
 from ml.config import AnyConfig, ClipSpec, DataConfig, FinetuneConfig, ModelConfig, PretrainConfig, RetrieveConfig, config_hash, training_hash
 from ml.data import ClipDataset, DatasetIndex, MultiClipDataset, PCLTupleDataset, index_dataset, scan_index
+from ml.data.clip_needs import frames_needed
+from ml.synthetic_spec import SynthesizeConfig
 from ml.data.frame_cache import DecodedVideoCache
 from ml.data.loader import make_loader, released_loaders
 from ml.engine.callbacks import Callback
@@ -215,7 +217,7 @@ def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, sho
                                                              modality=source.get("modality", "res"))})
         backbone_state = {k.removeprefix("backbone."): v for k, v in source["task"]["net"].items() if k.startswith("backbone.")}
         source_meta = {"source_kind": source["kind"], "source_results": source.get("results", {})}
-    index = prepare_index(cfg.data, min_frames=cfg.clip.frames, callback=callback)
+    index = prepare_index(cfg.data, min_frames=frames_needed(cfg.clip), callback=callback)
     train_items, val_items = _split_validation(index.train, cfg.val_videos, cfg.runtime.seed)
     cache = _frame_cache(cfg.data)
     train_set = ClipDataset(train_items, index.frame_counts(train_items), cfg.clip, cfg.augment, seed=cfg.runtime.seed, train=True,
@@ -280,7 +282,7 @@ def _run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt:
         model_cfg = cfg.model or ModelConfig()
         clip = cfg.clip or ClipSpec()
         backbone = build_backbone(model_cfg.backbone, width=model_cfg.width)
-    index = prepare_index(cfg.data, min_frames=clip.frames, callback=callback)
+    index = prepare_index(cfg.data, min_frames=frames_needed(clip), callback=callback)
     videos = eval_loader(_retrieval_videos(index, clip, cfg.eval.retrieval_clips, _frame_cache(cfg.data)), workers=cfg.data.workers, rt=rt)
     started = time.perf_counter()
     scores: dict[str, Any] = retrieval_eval(backbone.to(rt.device), videos, gallery_size=len(index.train), rt=rt,
@@ -294,12 +296,33 @@ def _run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt:
     return RunResult("completed", 0, results, None)
 
 
-def run(config: AnyConfig, *, out_dir: Path, callback: Callback | None = None,
+def _run_synthesize(cfg: SynthesizeConfig, *, callback: Callback,
+                    should_stop: Callable[[], bool] | None) -> RunResult:
+    """Render a synthetic dataset; progress is one step per video (one "epoch")."""
+    from ml.synthetic import synthesize
+
+    callback.on_start({"device": "cpu", "total_epochs": 1, "steps_per_epoch": cfg.videos, "start_epoch": 0,
+                       "videos": cfg.videos, "estimated_bytes": cfg.estimated_bytes()})
+
+    def progress(done: int, total: int) -> None:
+        callback.on_step(epoch=1, step=done, metrics={"videos_rendered": float(done)})
+
+    results = synthesize(cfg, on_progress=progress, should_stop=should_stop)
+    if results is None:
+        return RunResult("stopped", 0, {}, None)
+    callback.on_epoch(epoch=1, metrics={"videos": float(cfg.videos), "bytes": float(results["bytes"])})
+    callback.on_log(f"synthetic dataset: {cfg.videos} videos, {results['bytes']} bytes at {cfg.root}")
+    return RunResult("completed", 1, {"kind": "synthesize", "status": "completed", **results}, None)
+
+
+def run(config: AnyConfig | SynthesizeConfig, *, out_dir: Path, callback: Callback | None = None,
         should_stop: Callable[[], bool] | None = None, resume: bool = True) -> RunResult:
-    """Train or evaluate as ``config.kind`` says; outputs go to ``out_dir`` (created)."""
+    """Train or evaluate as ``config.kind`` says (or render a synthetic dataset); outputs go to ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     callback = callback or Callback()
+    if isinstance(config, SynthesizeConfig):
+        return _run_synthesize(config, callback=callback, should_stop=should_stop)
     (out_dir / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2))
     rt = resolve_runtime(config.runtime, pin_memory=config.data.pin_memory)
     seed_everything(config.runtime.seed, deterministic=config.runtime.deterministic)

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from service_helpers import WorkerProcess, first_video, make_settings, tiny, wait_job
+from service_helpers import WorkerProcess, first_video, make_settings, synthesize_dataset, tiny, wait_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -62,13 +62,17 @@ def test_pipeline_to_prediction(backend: tuple[str, Any, WorkerProcess]) -> None
         if name == "embedded":  # the first-run demo: one call, chained by the worker
             r = c.post("/demo", json={"epochs": 1, "classes": 3, "videos_per_class": 4, "max_steps_per_epoch": 2})
             assert r.status_code == 201, r.text
-            dataset, (teacher, student, tuned) = r.json()["dataset"], r.json()["jobs"]
-            assert [j["status"] for j in (teacher, student, tuned)] == ["queued", "waiting", "waiting"]
-            for job in (teacher, student, tuned):
+            dataset, synth, (teacher, student, tuned) = r.json()["dataset"], r.json()["synthesize"], r.json()["jobs"]
+            assert dataset["status"] == "pending" and synth["kind"] == "synthesize" and synth["status"] == "queued"
+            assert [j["status"] for j in (teacher, student, tuned)] == ["waiting", "waiting", "waiting"]
+            assert teacher["after_id"] == synth["id"]  # the teacher waits for the worker to render the set
+            for job in (synth, teacher, student, tuned):
                 done = wait_job(c, job["id"], worker=worker)
                 assert done["status"] == "completed", done
+            dataset = c.get(f"/datasets/{dataset['id']}").json()
+            assert dataset["status"] == "ready" and dataset["frames"]["train"]["max"] == 48
         else:
-            dataset = c.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40}).json()
+            dataset = synthesize_dataset(c, worker=worker)
             teacher = c.post("/jobs", json=tiny("pretrain", dataset["id"], retrieval=True)).json()
             assert wait_job(c, teacher["id"], worker=worker)["status"] == "completed"
             student = c.post("/jobs", json=tiny("distill", dataset["id"], teacher_job_id=teacher["id"],

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from persistence.settings import PROJECT_ROOT
-from service_helpers import make_settings, settings_env, tiny, wait_for, wait_job
+from service_helpers import make_settings, settings_env, synthesize_dataset, tiny, wait_for, wait_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -79,7 +79,7 @@ def test_ctrl_c_and_hard_kill_then_restart(tmp_path: Path) -> None:
     app = Embedded(settings, log).start()
     try:
         c = app.client
-        ds = c.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40}).json()
+        ds = synthesize_dataset(c)  # rendered by the embedded worker
         total = 12  # enough that both interruptions land mid-run on a fast machine
         job = c.post("/jobs", json=tiny("pretrain", ds["id"], epochs=total)).json()
         wait_job(c, job["id"], predicate=lambda j: j["epoch"] >= 1)

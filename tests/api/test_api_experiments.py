@@ -17,7 +17,7 @@ from persistence import repo
 from persistence.session import make_engine, make_sessionmaker
 from persistence.settings import Settings
 from persistence.status import JobStatus
-from service_helpers import WorkerProcess, make_settings, wait_for
+from service_helpers import WorkerProcess, make_settings, render_dataset, synthesize_dataset, wait_for
 
 TINY = {"grid": "pair", "width": 0.125, "clip": "tiny", "epochs": 1, "batch_size": 4, "max_steps_per_epoch": 2,
         "nce_negatives": 16, "seeds": [0], "data_workers": 0, "finetune_epochs": 1, "val_videos": 0,
@@ -26,9 +26,7 @@ TINY = {"grid": "pair", "width": 0.125, "clip": "tiny", "epochs": 1, "batch_size
 
 @pytest.fixture
 def dataset(client: TestClient) -> dict[str, Any]:
-    r = client.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return render_dataset(client)
 
 
 def test_full_grid_plan_matches_the_research_grid() -> None:
@@ -141,11 +139,11 @@ def test_pair_grid_runs_to_its_summary(tmp_path: Path) -> None:
     worker = WorkerProcess(settings, name="grid@test", log_path=tmp_path / "worker.log").start()
     try:
         with TestClient(create_app(settings)) as c:
-            ds = c.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40}).json()
+            worker.wait_ready()
+            ds = synthesize_dataset(c, worker=worker)
             r = c.post("/experiments", json={**TINY, "dataset_id": ds["id"], "name": "tiny pair"})
             assert r.status_code == 201, r.text
             exp_id = r.json()["id"]
-            worker.wait_ready()
 
             def finished() -> dict[str, Any] | None:
                 exp = c.get(f"/experiments/{exp_id}").json()

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from service_helpers import WorkerProcess, make_settings, tiny, wait_job
+from service_helpers import WorkerProcess, make_settings, render_dataset, tiny, wait_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -23,9 +23,7 @@ def svc(tmp_path: Path) -> Iterator[tuple[TestClient, Any, Path]]:
 
 
 def _dataset(c: TestClient) -> dict[str, Any]:
-    r = c.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return render_dataset(c)
 
 
 def test_cancel_resume_retry(svc: tuple[TestClient, Any, Path]) -> None:

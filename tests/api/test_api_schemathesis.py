@@ -3,9 +3,7 @@ deep into the handlers): no response >= 500, and every response's status, conten
 conform to the OpenAPI document. Bounded: 25 examples per operation, no stateful phase, no deadline, no
 example database; about a minute on one core.
 
-Not fuzzed, each for a stated reason (they are covered by their own tests):
-* ``POST /datasets/synthetic`` and ``POST /demo`` render videos in the API process, minutes per large valid body
-  (issue 9 item 6 moves that rendering to a worker job; tests/api/test_api_validation.py covers their input).
+Not fuzzed, for a stated reason (covered by its own tests):
 * ``GET /jobs/{job_id}/events`` is an endless stream by design while a job is unfinished, and every job the fuzzer
   creates stays queued (no worker here); its 404/422 answers are in tests/api/test_api_security.py.
 """
@@ -25,7 +23,7 @@ from schemathesis import GenerationMode  # noqa: E402
 from schemathesis import checks as generic_checks  # noqa: E402
 from schemathesis.specs.openapi import checks as openapi_checks  # noqa: E402
 
-NOT_FUZZED = {("POST", "/datasets/synthetic"), ("POST", "/demo"), ("GET", "/jobs/{job_id}/events")}
+NOT_FUZZED = {("GET", "/jobs/{job_id}/events")}
 EXAMPLES = 25
 CHECKS = [generic_checks.not_a_server_error, openapi_checks.status_code_conformance,
           openapi_checks.content_type_conformance, openapi_checks.response_headers_conformance,
@@ -46,8 +44,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
         token = repo.create_token(s, name="fuzz", scope="admin")[1]
     app = create_app(settings)
     with TestClient(app) as c:  # a real dataset (id 1) so job and experiment bodies can be accepted
-        r = c.post("/datasets/synthetic", json={"classes": 2, "videos_per_class": 2, "frames": 40, "width": 32,
-                                                "height": 32}, headers={"Authorization": f"Bearer {token}"})
+        from ml.synthetic import generate_dataset
+
+        root = settings.data_roots[0] / "fuzz-set"
+        generate_dataset(root, classes=2, videos_per_class=2, frames=40, width=32, height=32)
+        r = c.post("/datasets", json={"path": str(root), "min_frames": 8}, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 201 and r.json()["id"] == 1, r.text
         yield app, token
 

@@ -18,7 +18,7 @@ from persistence.base import utcnow
 from persistence.migrate import upgrade
 from persistence.session import make_engine, make_sessionmaker
 from persistence.settings import Settings, get_settings
-from service_helpers import make_settings, tiny
+from service_helpers import make_settings, render_dataset, tiny
 
 EVIL = "http://evil.example"
 BIG = "9999999999999999999"  # > 2**63 - 1
@@ -31,10 +31,8 @@ def _counts(c: TestClient, headers: dict[str, str] | None = None) -> tuple[int, 
 @pytest.fixture
 def ended_job(client: TestClient) -> dict[str, Any]:
     """A cancelled job on a tiny synthetic set (no worker: cancelled while queued)."""
-    ds = client.post("/datasets/synthetic", json={"classes": 2, "videos_per_class": 2, "frames": 40,
-                                                  "width": 32, "height": 32})
-    assert ds.status_code == 201, ds.text
-    job = client.post("/jobs", json=tiny("pretrain", ds.json()["id"])).json()
+    ds = render_dataset(client, classes=2, videos_per_class=2, frames=40)
+    job = client.post("/jobs", json=tiny("pretrain", ds["id"])).json()
     assert client.post(f"/jobs/{job['id']}/cancel").json()["status"] == "cancelled"
     return job
 
@@ -81,7 +79,7 @@ def test_allowed_origins_and_every_mode(tmp_path: Path) -> None:
         r = c.post("/datasets/synthetic", json=body, headers={**bearer, "Origin": EVIL})
         assert r.status_code == 403  # a valid token does not make a cross-site request acceptable
         r = c.post("/datasets/synthetic", json=body, headers={**bearer, "Origin": "https://dash.example.com"})
-        assert r.status_code == 201, r.text
+        assert r.status_code == 202, r.text
 
 
 def test_dns_rebinding_host_is_400(client: TestClient) -> None:

@@ -14,7 +14,7 @@ from api.jobspec import CONFIG_CLASS
 from ml.config import path_fields
 from persistence import repo
 from persistence.session import make_engine, make_sessionmaker
-from service_helpers import tiny
+from service_helpers import render_dataset, tiny
 
 PATH_CASES = [(kind, key) for kind in sorted(CONFIG_CLASS) for key in sorted(path_fields(CONFIG_CLASS[kind]))]
 
@@ -100,9 +100,7 @@ def _assert_no_server_paths(text: str, settings: Any, *extra: Path) -> None:
 
 @pytest.fixture
 def synthetic(client: TestClient) -> dict[str, Any]:
-    r = client.post("/datasets/synthetic", json={"classes": 2, "videos_per_class": 3, "frames": 24})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return render_dataset(client, classes=2, videos_per_class=3, frames=24)
 
 
 def test_registration_skips_links_out_of_the_dataset(client: TestClient, settings: Any, synthetic: dict[str, Any],

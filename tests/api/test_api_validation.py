@@ -15,14 +15,12 @@ from persistence import repo
 from persistence.base import utcnow
 from persistence.models import Job
 from persistence.session import make_engine, make_sessionmaker
-from service_helpers import first_video, make_settings, tiny
+from service_helpers import first_video, make_settings, render_dataset, tiny
 
 
 @pytest.fixture
 def dataset(client: TestClient) -> dict[str, Any]:
-    r = client.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return render_dataset(client)
 
 
 def _loc(r: Any) -> list[Any]:
@@ -93,6 +91,52 @@ def test_idempotency_key_returns_the_first_job(client: TestClient, dataset: dict
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"] != other.json()["id"]
     assert client.get("/jobs").json()["count"] == 2
+
+
+def test_idempotency_key_reused_with_a_different_body_is_422(client: TestClient, dataset: dict[str, Any]) -> None:
+    """IETF Idempotency-Key draft: the same key with another payload is refused (422 naming the fields that
+    differ); the same payload, even with its keys in another order, is still a replay (200, the same job)."""
+    body = tiny("pretrain", dataset["id"])
+    first = client.post("/jobs", json=body, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == 201, first.text
+    changed = client.post("/jobs", json={**body, "epochs": 5}, headers={"Idempotency-Key": "k1"})
+    assert changed.status_code == 422, changed.text
+    err = changed.json()["detail"][0]
+    assert err["loc"] == ["header", "idempotency-key"] and "differs in: epochs" in err["msg"]
+    assert f"job {first.json()['id']}" in err["msg"]
+    other_kind = client.post("/jobs", json=tiny("distill", dataset["id"], alpha=0.0), headers={"Idempotency-Key": "k1"})
+    assert other_kind.status_code == 422 and "kind" in other_kind.json()["detail"][0]["msg"]
+    replay = client.post("/jobs", json=dict(reversed(list(body.items()))), headers={"Idempotency-Key": "k1"})
+    assert replay.status_code == 200 and replay.json()["id"] == first.json()["id"]
+    assert client.get("/jobs").json()["count"] == 1
+
+
+def test_clip_needs_are_checked_against_the_datasets_frames(client: TestClient, dataset: dict[str, Any]) -> None:
+    """A 40-frame set: a job whose samples need more frames than its longest training video is refused at
+    submission (422 naming the field, the need and what the data has) instead of failing on the worker; the
+    same for POST /experiments (nothing written), its plan, and a demo whose own jobs could not run."""
+    assert dataset["frames"]["train"]["max"] == 40 and dataset["frames"]["train"]["videos"] > 0
+    ds = dataset["id"]
+    r = client.post("/jobs", json={**tiny("pretrain", ds), "clip": "default"})  # 16x3 + 8x2 = 64 frames
+    assert r.status_code == 422, r.text
+    assert _loc(r) == ["body", "clip"] and "needs 64 frames per video" in r.text and "has 40" in r.text
+    r = client.post("/jobs", json=tiny("pretrain", ds, frames=12))  # 12x3 + 8x2 = 52
+    assert r.status_code == 422 and _loc(r) == ["body", "frames"] and "needs 52 frames" in r.text
+    r = client.post("/jobs", json=tiny("pretrain", ds, overrides={"pretext.interval": 20}))  # 8x3 + 20x2 = 64
+    assert r.status_code == 422 and _loc(r) == ["body", "overrides.pretext.interval"] and "needs 64" in r.text
+    assert client.get("/jobs").json()["count"] == 0
+    assert client.post("/jobs", json=tiny("pretrain", ds)).status_code == 201  # 8x3 + 8x2 = 40 fits
+    grid = {"dataset_id": ds, "grid": "pair", "clip": "tiny", "frames": 16, "epochs": 1, "seeds": [0]}
+    plan = client.post("/experiments/plan", json=grid)
+    assert plan.status_code == 422 and _loc(plan) == ["body", "frames"] and "needs 64 frames" in plan.text
+    exp = client.post("/experiments", json=grid)
+    assert exp.status_code == 422 and _loc(exp) == ["body", "frames"]
+    assert client.get("/experiments").json()["count"] == 0 and client.get("/jobs").json()["count"] == 1
+    assert client.post("/experiments/plan", json={**grid, "frames": 8}).status_code == 200
+    datasets = client.get("/datasets").json()["count"]
+    demo = client.post("/demo", json={"frames": 32})
+    assert demo.status_code == 422 and _loc(demo) == ["body", "frames"] and "frames >= 40" in demo.text
+    assert client.get("/datasets").json()["count"] == datasets  # refused before anything was rendered
 
 
 def test_job_is_stored_with_its_ml_config(client: TestClient, dataset: dict[str, Any]) -> None:
@@ -210,7 +254,7 @@ def test_tokens_required_when_auth_on(tmp_path: Path) -> None:
         assert c.post("/jobs", json=tiny("pretrain", 1), headers={"Authorization": "Bearer nope"}).status_code == 401
         ok = c.post("/datasets/synthetic", json={"classes": 2, "videos_per_class": 2},
                     headers={"Authorization": f"Bearer {token}"})
-        assert ok.status_code == 201
+        assert ok.status_code == 202
         assert c.get("/jobs").status_code == 401  # reads need a token too (issue 9 item 4)
         assert c.get("/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
         assert c.get("/health").json()["auth_required"] is True
@@ -294,6 +338,72 @@ def test_predict_over_the_time_limit_is_504_and_a_full_pool_503(tmp_path: Path, 
             time.sleep(0.02)
         assert (pool.in_flight, pool.overdue) == (0, 0)
         assert not list((settings.var_dir / "uploads").iterdir())  # the uploads are removed all the same
+
+
+def test_predict_that_times_out_waiting_for_a_slot_is_503_not_504(tmp_path: Path, dataset: dict[str, Any]) -> None:
+    """One slot, one queue place: a request whose PREDICT_TIMEOUT_S runs out while another clip holds the only
+    thread answers 503 + Retry-After saying it waited for a slot (its queued work is withdrawn, the slot count
+    comes back), while the clip that really ran too long answers 504."""
+    import threading
+    import time
+
+    from persistence.status import JobStatus
+
+    release = threading.Event()
+    calls: list[Path] = []
+
+    class SlowPredictor:
+        def predict(self, video: Path, **kwargs: Any) -> Any:
+            calls.append(video)
+            release.wait(timeout=15)
+            raise AssertionError("the request should have timed out first")
+
+    class SlowCache:
+        def get(self, checkpoint: Path) -> SlowPredictor:
+            return SlowPredictor()
+
+    settings = make_settings(tmp_path / "var", predict_timeout_s=1.0, predict_concurrency=1, predict_queue=1)
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"not read")
+    video = first_video(dataset).read_bytes()
+    with TestClient(create_app(settings)) as c:
+        sessions = c.app.state.sessions  # type: ignore[attr-defined]
+        with sessions.begin() as s:
+            job = repo.create_job(s, kind="finetune", request={}, config={}, config_hash="h", dataset_id=None)
+            repo.claim_job(s, job.id, worker="test", code_version=None)
+            repo.transition(s, job.id, to=JobStatus.COMPLETED, expected=[JobStatus.RUNNING],
+                            checkpoint_path=str(checkpoint), results={"test": {"video_top1": 0.5}})
+        c.app.state.predictors = SlowCache()  # type: ignore[attr-defined]
+        pool = c.app.state.predict_pool  # type: ignore[attr-defined]
+        first: dict[str, Any] = {}
+
+        def slow() -> None:
+            first["r"] = c.post("/predict", files={"file": ("a.avi", video)}, data={"model": str(job.id)})
+
+        runner = threading.Thread(target=slow)
+        try:
+            runner.start()
+            deadline = time.monotonic() + 10
+            while not calls and time.monotonic() < deadline:  # the first clip holds the only thread
+                time.sleep(0.01)
+            assert calls
+            queued = c.post("/predict", files={"file": ("b.avi", video)}, data={"model": str(job.id)})
+            assert queued.status_code == 503, queued.text
+            assert queued.headers["retry-after"] == "5"
+            detail = queued.json()["detail"]
+            assert "waited 1s" in detail and "free prediction slot" in detail and "decoding" not in detail
+            assert len(calls) == 1  # the queued clip was never decoded
+            runner.join(timeout=10)
+            assert first["r"].status_code == 504 and "decoding and classifying took over" in first["r"].json()["detail"]
+            assert (pool.in_flight, pool.overdue) == (1, 1)  # only the stuck clip holds a slot; the withdrawn one not
+        finally:
+            release.set()
+            runner.join(timeout=10)
+        deadline = time.monotonic() + 10
+        while pool.in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (pool.in_flight, pool.overdue) == (0, 0) and len(calls) == 1
+        assert not list((settings.var_dir / "uploads").iterdir())
 
 
 def test_sniff_containers() -> None:

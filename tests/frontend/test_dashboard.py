@@ -36,6 +36,10 @@ def test_generate_synthetic_dataset(page: Any, server: Any, shots: Any) -> None:
     page.wait_for_url("**/#/datasets/*")
     detail = page.locator(".dataset-detail")
     detail.get_by_role("heading", name="browser_set").wait_for()
+    # a worker renders it (a "synthesize" job, linked from the page); the page follows it until it is ready
+    assert detail.locator("[data-testid=dataset-job] a").get_attribute("href").startswith("#/jobs/")
+    page.locator(".dataset-detail[data-status=ready]").wait_for(timeout=120_000)
+    assert "completed" in detail.locator("[data-testid=dataset-job]").inner_text()
     assert detail.locator("tbody tr").count() == 3  # one row per class, with train/test counts
     shots(page, "02-datasets")
 
@@ -113,7 +117,9 @@ def test_student_page_shows_teacher_reference(page: Any, demo: dict[str, Any], s
     # the teacher's curves are drawn as references beside the student's
     names = page.evaluate("() => document.getElementById('chart-loss').data.map(t => t.name)")
     assert any(n.startswith("teacher ·") for n in names), names
-    page.get_by_role("link", name=f"#{teacher['id']}", exact=True).first.wait_for()
+    # the lineage links the teacher (the link text is its label, "#<id> pretrain · r3d ..."); an exact "#<id>"
+    # match only ever hit the "Dataset #<id>" link when the ids happened to coincide
+    page.locator(f".lineage a[href='#/jobs/{teacher['id']}']").first.wait_for()
     shots(page, "08-job-student")
 
     page.goto(f"/#/jobs/{teacher['id']}")

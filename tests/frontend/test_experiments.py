@@ -12,8 +12,10 @@ pytestmark = pytest.mark.browser
 
 def test_new_experiment_form_submit_and_cancel(page: Any, server: Any, console: Any, shots: Any) -> None:
     console.allow(r"Failed to load resource: the server responded with a status of 422")
-    ds = server.post("/datasets/synthetic", {"name": "grid_form_set", "classes": 3, "videos_per_class": 4,
-                                             "frames": 40, "width": 48, "height": 36})
+    made = server.post("/datasets/synthetic", {"name": "grid_form_set", "classes": 3, "videos_per_class": 4,
+                                               "frames": 64, "width": 48, "height": 36})  # default clips fit
+    assert server.wait_job(made["job"]["id"], timeout=120)["status"] == "completed"  # rendered by the worker
+    ds = made["dataset"]
     defaults = server.get("/jobs/defaults?kind=pretrain")["values"]
     page.goto("/#/experiments")
     page.get_by_role("button", name="New experiment").click()

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from persistence import repo
 from persistence.status import JobStatus
-from service_helpers import tiny
+from service_helpers import render_dataset, tiny
 from worker.jobs import execute_job
 from worker.runtime import make_runtime
 
@@ -24,9 +24,7 @@ def rt(settings: Any) -> Any:
 
 @pytest.fixture
 def dataset(client: TestClient) -> dict[str, Any]:
-    r = client.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return render_dataset(client)
 
 
 class Sent(list[tuple[int, float]]):
@@ -161,9 +159,20 @@ def test_completion_releases_the_chained_successor(client: TestClient, dataset: 
     from api.routes.demo import DemoCreate, create_demo
 
     with client.app.state.sessions.begin() as s:  # type: ignore[attr-defined]
-        _, jobs = create_demo(s, rt.settings, DemoCreate(epochs=1))
-        ids = [j.id for j in jobs]
-    assert [_job(rt, i).status for i in ids] == [JobStatus.QUEUED, JobStatus.WAITING, JobStatus.WAITING]
+        dataset_row, synth, jobs = create_demo(s, rt.settings, DemoCreate(epochs=1, classes=2, videos_per_class=4))
+        synth_id, dataset_id, ids = synth.id, dataset_row.id, [j.id for j in jobs]
+    assert _job(rt, synth_id).status == JobStatus.QUEUED
+    assert [_job(rt, i).status for i in ids] == [JobStatus.WAITING] * 3
+    assert client.get(f"/datasets/{dataset_id}").json()["status"] == "pending"
+    sent = Sent()
+    # the synthesize job renders and scans the set for real (the normal job path); its dataset becomes ready
+    assert execute_job(synth_id, rt=rt, enqueue=sent).status == "completed"
+    assert sent == [(ids[0], 0)] and _job(rt, ids[0]).status == JobStatus.QUEUED
+    ready = client.get(f"/datasets/{dataset_id}").json()
+    assert ready["status"] == "ready" and ready["classes"] and ready["frames"]["train"]["max"] == 48
+    assert sum(v["train"] + v["test"] for v in ready["counts"].values()) == 8
+    done = client.get(f"/jobs/{synth_id}").json()
+    assert done["progress"] == 1.0 and done["results"]["videos"] == 8 and done["results"]["bytes"] > 0
     sent = Sent()
     assert execute_job(ids[0], rt=rt, enqueue=sent, engine_run=fake_engine()).status == "completed"
     assert sent == [(ids[1], 0)] and _job(rt, ids[1]).status == JobStatus.QUEUED

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from crafted_pickle import write_crafted_checkpoint
 from persistence import repo
-from service_helpers import WorkerProcess, make_settings, tiny, wait_job
+from service_helpers import WorkerProcess, make_settings, render_dataset, synthesize_dataset, tiny, wait_job
 from worker.jobs import execute_job
 from worker.runtime import make_runtime
 
@@ -26,9 +26,7 @@ def rt(settings: Any) -> Any:
 
 @pytest.fixture
 def dataset(client: TestClient) -> dict[str, Any]:
-    r = client.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return render_dataset(client, classes=3, videos_per_class=4, frames=40)
 
 
 def _poison(rt: Any, job_id: int, **paths: Any) -> None:
@@ -78,7 +76,7 @@ def test_crafted_parent_checkpoint_fails_children_through_a_real_worker(tmp_path
     try:
         worker.wait_ready()
         with TestClient(create_app(settings)) as c:
-            dataset = c.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40}).json()
+            dataset = synthesize_dataset(c, worker=worker, classes=3, videos_per_class=4, frames=40)
             teacher = c.post("/jobs", json=tiny("pretrain", dataset["id"], max_steps_per_epoch=1)).json()
             assert wait_job(c, teacher["id"], worker=worker)["status"] == "completed"
             # the download is the weights-only export: plain torch loads it in safe mode
