@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -37,10 +37,8 @@ from torch import Tensor
 from ml.config import ClipSpec, PretrainConfig
 from ml.engine.checkpoint import safe_load, save_checkpoint
 from ml.errors import CheckpointError
+from ml.import_spec import FORMATS
 from ml.models import build_pcl_net
-
-ImportFormat = Literal["pcl", "torchvision"]
-FORMATS: tuple[str, ...] = ("pcl", "torchvision")
 
 Rule = tuple[str, str | Callable[[re.Match[str]], str]]
 
