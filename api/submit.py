@@ -12,13 +12,14 @@ from api.jobspec import JobSpecError, build_config, hash_config
 from api.schemas import JobCreate
 from persistence import repo
 from ml.data.clip_needs import config_frames_needed
+from ml.import_spec import IMPORT
 from persistence.models import Dataset, Job
 from persistence.settings import Settings
 from persistence.status import JobStatus
 
 INHERITED = ("backbone", "width", "modality", "clip", "frames", "crop")  # finetune/evaluate: from the source job
-PARENT_KINDS = {"distill": {"pretrain", "distill"}, "finetune": {"pretrain", "distill"},
-                "evaluate": {"pretrain", "distill", "finetune"}}
+PARENT_KINDS = {"distill": {"pretrain", "distill", IMPORT}, "finetune": {"pretrain", "distill", IMPORT},
+                "evaluate": {"pretrain", "distill", "finetune", IMPORT}}  # IMPORT: POST /models/import
 
 
 def field_error(field: str, msg: str, *, code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTTPException:

@@ -164,14 +164,15 @@ def map_state_dict(state: Mapping[str, Tensor], fmt: str, backbone: str) -> tupl
 
 
 def _infer_width(trunk: Mapping[str, Tensor], backbone: str) -> float:
-    """Width from the trunk's last BatchNorm (the feature width) against the width-1 network's."""
+    """Width from the trunk's last BatchNorm (the feature width) against the width-1 network's; 1 when the file
+    has none of the backbone's names (the load then lists what does not match)."""
     from ml.models import build_backbone
 
     with torch.device("meta"):
         reference = build_backbone(backbone).state_dict()
     norms = [k for k, v in reference.items() if k.endswith("running_mean") and k in trunk]
     if not norms:
-        raise CheckpointError(f"no BatchNorm of a {backbone} found in the file")
+        return 1.0
     return float(trunk[norms[-1]].shape[0]) / float(reference[norms[-1]].shape[0])
 
 
@@ -200,8 +201,11 @@ def import_checkpoint(src: Path, *, fmt: str, backbone: str, out: Path, width: f
         _load_exact(net.proj_head, projector, what=f"{fmt} projector")
     else:
         fresh.append("proj_head")
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()
-    origin = {"format": fmt, "file": name or src.name, "sha256": digest, "tensors": len(state)}
+    digest = hashlib.sha256()
+    with src.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    origin = {"format": fmt, "file": name or src.name, "sha256": digest.hexdigest(), "tensors": len(state)}
     config = PretrainConfig.model_validate({
         "data": {"root": "imported"}, "clip": clip.model_dump(mode="json"),
         "model": {"backbone": backbone, "width": width, "modality": modality}, "contrast": {"proj_dim": proj_dim},

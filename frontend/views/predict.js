@@ -10,7 +10,7 @@ export async function render(root, { query }) {
 
   let models = [];
   try {
-    models = api.rows(await api.listModels());
+    models = api.rows(await api.listModels()).filter((m) => (m.kind || "finetune") === "finetune"); // imports are teachers, not classifiers
   } catch (err) {
     root.append(errorBox(err));
     return;
