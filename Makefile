@@ -2,14 +2,25 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+UV ?= $(PYTHON) -m uv
 
-.PHONY: install run test test-fast lint bench
+.PHONY: install run test test-fast lint bench lock
 
-$(VENV)/.installed: pyproject.toml
+# Exact versions from requirements.lock; torch is not in the lock: pyproject's pin picks the build this
+# machine has (the CPU wheel on local disk here, the CUDA one in the Docker image).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -r requirements.lock -e '.[test]'
 	touch $@
+
+# Regenerate requirements.lock from pyproject.toml (needs uv: pip install uv). Every dependency and extra is
+# pinned for CPython 3.11 on x86-64 Linux; torch (and the CUDA packages it would pull in) is left out.
+lock:
+	printf 'torch ; sys_platform == "never"\n' > .lock-overrides.txt
+	$(UV) pip compile pyproject.toml --extra test --extra lint --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --override .lock-overrides.txt --no-header -o requirements.lock
+	rm -f .lock-overrides.txt
 
 install: $(VENV)/.installed
 

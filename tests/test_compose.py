@@ -89,3 +89,35 @@ def test_docker_compose_config_validates() -> None:
     env.pop("POSTGRES_PASSWORD")
     refused = subprocess.run([*cli, "-f", str(COMPOSE), "config", "-q"], env=env, capture_output=True, text=True)
     assert refused.returncode != 0 and "POSTGRES_PASSWORD" in refused.stderr
+
+
+def _requirement_name(spec: str) -> str:
+    return re.split(r"[<>=!~\[; ]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_the_lock_pins_every_declared_dependency() -> None:
+    """requirements.lock (make lock) covers pyproject's dependencies and extras, each at one exact version;
+    torch is left to pyproject's pin (its build differs per machine)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_requirement_name(d) for d in project["dependencies"]}
+    for extra in project["optional-dependencies"].values():
+        declared |= {_requirement_name(d) for d in extra}
+    pinned: dict[str, str] = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            name, _, version = line.partition("==")
+            assert version, f"not an exact pin: {line!r}"
+            pinned[name.lower().replace("_", "-")] = version
+    missing = declared - set(pinned) - {"torch"}
+    assert not missing, f"run `make lock`: {sorted(missing)} are declared but not locked"
+    assert "torch" not in pinned and not any(n.startswith("nvidia-") for n in pinned)
+
+
+def test_the_image_installs_the_lock() -> None:
+    docker = (ROOT / "Dockerfile").read_text()
+    assert "pip install -r requirements.lock" in docker and "uninstall" not in docker
+    assert re.search(r"^FROM python:3\.11\.\d+-slim", docker, flags=re.M)
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-r requirements.lock" in makefile

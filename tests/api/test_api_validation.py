@@ -288,6 +288,38 @@ def test_upload_checks_before_any_model(tmp_path: Path, dataset: dict[str, Any])
         assert not list((settings.var_dir / "uploads").iterdir())  # temp files removed
 
 
+class _StuckModel:
+    """A stand-in model cache whose predictions block until ``release`` is set (the real decode path is covered
+    end to end), recording each video it was asked to classify."""
+
+    def __init__(self, release: Any) -> None:
+        self.release, self.calls = release, []
+
+    def get(self, checkpoint: Path) -> "_StuckModel":
+        return self
+
+    def predict(self, video: Path, **kwargs: Any) -> Any:
+        self.calls.append(video)
+        self.release.wait(timeout=15)
+        raise AssertionError("the request should have timed out first")
+
+
+def _install_stuck_model(c: TestClient, tmp_path: Path, release: Any) -> tuple[int, _StuckModel]:
+    """A completed fine-tune job row (the model /predict picks) served by a :class:`_StuckModel`."""
+    from persistence.status import JobStatus
+
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"not read")
+    with c.app.state.sessions.begin() as s:  # type: ignore[attr-defined]
+        job = repo.create_job(s, kind="finetune", request={}, config={}, config_hash="h", dataset_id=None)
+        repo.claim_job(s, job.id, worker="test", code_version=None)
+        repo.transition(s, job.id, to=JobStatus.COMPLETED, expected=[JobStatus.RUNNING],
+                        checkpoint_path=str(checkpoint), results={"test": {"video_top1": 0.5}})
+    model = _StuckModel(release)
+    c.app.state.predictors = model  # type: ignore[attr-defined]
+    return job.id, model
+
+
 def test_predict_over_the_time_limit_is_504_and_a_full_pool_503(tmp_path: Path, dataset: dict[str, Any]) -> None:
     """A prediction slower than PREDICT_TIMEOUT_S answers 504 naming the setting, and its stuck thread keeps its
     slot, so a full pool refuses at once (503); the slow work is a stand-in predictor (the real decode path is
@@ -295,40 +327,20 @@ def test_predict_over_the_time_limit_is_504_and_a_full_pool_503(tmp_path: Path, 
     import threading
     import time
 
-    from persistence.status import JobStatus
-
     release = threading.Event()
-
-    class SlowPredictor:
-        def predict(self, video: Path, **kwargs: Any) -> Any:
-            release.wait(timeout=10)
-            raise AssertionError("the request should have timed out first")
-
-    class SlowCache:
-        def get(self, checkpoint: Path) -> SlowPredictor:
-            return SlowPredictor()
-
     settings = make_settings(tmp_path / "var", predict_timeout_s=0.2, predict_concurrency=1, predict_queue=0)
-    checkpoint = tmp_path / "model.pt"
-    checkpoint.write_bytes(b"not read")
     with TestClient(create_app(settings)) as c:
-        sessions = c.app.state.sessions  # type: ignore[attr-defined]
-        with sessions.begin() as s:
-            job = repo.create_job(s, kind="finetune", request={}, config={}, config_hash="h", dataset_id=None)
-            repo.claim_job(s, job.id, worker="test", code_version=None)
-            repo.transition(s, job.id, to=JobStatus.COMPLETED, expected=[JobStatus.RUNNING],
-                            checkpoint_path=str(checkpoint), results={"test": {"video_top1": 0.5}})
-        c.app.state.predictors = SlowCache()  # type: ignore[attr-defined]
+        job_id, _ = _install_stuck_model(c, tmp_path, release)
         try:
             r = c.post("/predict", files={"file": ("ok.avi", first_video(dataset).read_bytes())},
-                       data={"model": str(job.id)})
+                       data={"model": str(job_id)})
             assert r.status_code == 504, r.text
             assert "0.2s" in r.json()["detail"] and "PREDICT_TIMEOUT_S" in r.json()["detail"]
             # the timed-out work still holds the only slot: the next request is refused at once, not queued behind it
             pool = c.app.state.predict_pool  # type: ignore[attr-defined]
             assert (pool.in_flight, pool.overdue) == (1, 1)
             busy = c.post("/predict", files={"file": ("ok.avi", first_video(dataset).read_bytes())},
-                          data={"model": str(job.id)})
+                          data={"model": str(job_id)})
             assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
             assert "1 of them still finishing after a timeout" in busy.json()["detail"]
         finally:
@@ -347,38 +359,17 @@ def test_predict_that_times_out_waiting_for_a_slot_is_503_not_504(tmp_path: Path
     import threading
     import time
 
-    from persistence.status import JobStatus
-
     release = threading.Event()
-    calls: list[Path] = []
-
-    class SlowPredictor:
-        def predict(self, video: Path, **kwargs: Any) -> Any:
-            calls.append(video)
-            release.wait(timeout=15)
-            raise AssertionError("the request should have timed out first")
-
-    class SlowCache:
-        def get(self, checkpoint: Path) -> SlowPredictor:
-            return SlowPredictor()
-
     settings = make_settings(tmp_path / "var", predict_timeout_s=1.0, predict_concurrency=1, predict_queue=1)
-    checkpoint = tmp_path / "model.pt"
-    checkpoint.write_bytes(b"not read")
     video = first_video(dataset).read_bytes()
     with TestClient(create_app(settings)) as c:
-        sessions = c.app.state.sessions  # type: ignore[attr-defined]
-        with sessions.begin() as s:
-            job = repo.create_job(s, kind="finetune", request={}, config={}, config_hash="h", dataset_id=None)
-            repo.claim_job(s, job.id, worker="test", code_version=None)
-            repo.transition(s, job.id, to=JobStatus.COMPLETED, expected=[JobStatus.RUNNING],
-                            checkpoint_path=str(checkpoint), results={"test": {"video_top1": 0.5}})
-        c.app.state.predictors = SlowCache()  # type: ignore[attr-defined]
+        job_id, model = _install_stuck_model(c, tmp_path, release)
+        calls = model.calls
         pool = c.app.state.predict_pool  # type: ignore[attr-defined]
         first: dict[str, Any] = {}
 
         def slow() -> None:
-            first["r"] = c.post("/predict", files={"file": ("a.avi", video)}, data={"model": str(job.id)})
+            first["r"] = c.post("/predict", files={"file": ("a.avi", video)}, data={"model": str(job_id)})
 
         runner = threading.Thread(target=slow)
         try:
@@ -387,7 +378,7 @@ def test_predict_that_times_out_waiting_for_a_slot_is_503_not_504(tmp_path: Path
             while not calls and time.monotonic() < deadline:  # the first clip holds the only thread
                 time.sleep(0.01)
             assert calls
-            queued = c.post("/predict", files={"file": ("b.avi", video)}, data={"model": str(job.id)})
+            queued = c.post("/predict", files={"file": ("b.avi", video)}, data={"model": str(job_id)})
             assert queued.status_code == 503, queued.text
             assert queued.headers["retry-after"] == "5"
             detail = queued.json()["detail"]
