@@ -9,8 +9,10 @@ kind ``import`` whose checkpoint a distill job can name as its teacher, or a fin
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,8 @@ from persistence.status import JobStatus
 log = logging.getLogger("api.models")
 
 ONNX_NAME = "model.onnx"
+REPORT_NAME = "report.json"
+REPORT_RUNS, REPORT_WARMUP = 3, 1  # timed and warm-up passes of a served report card
 EXPORTABLE_KINDS = ("finetune", "pretrain", "distill", "import")
 
 
@@ -38,6 +42,31 @@ def onnx_file(checkpoint: Path, job_dir: Path) -> Path:
     check = export_onnx(checkpoint, dest)
     log.info("exported %s to ONNX: max abs difference %.3g on %d clips", checkpoint, check.max_abs_diff, check.clips_checked)
     return dest
+
+
+def report(checkpoint: Path, job_dir: Path, *, teacher_accuracy: float | None) -> dict[str, Any]:
+    """The job's report card (:func:`ml.report.report_card`), measured once per checkpoint version and teacher
+    accuracy. Timed with the server's own thread setting (a server must not change it under running predictions)."""
+    from ml.report import report_card
+
+    path = job_dir / REPORT_NAME
+    version = {"checkpoint_mtime_ns": checkpoint.stat().st_mtime_ns, "teacher_accuracy": teacher_accuracy}
+    if path.is_file():
+        try:
+            cached = json.loads(path.read_text())
+            if cached.get("version") == version:
+                return dict(cached["card"])
+        except (OSError, ValueError, KeyError):
+            pass
+    onnx = job_dir / ONNX_NAME
+    card = report_card(checkpoint, teacher_accuracy=teacher_accuracy, onnx=onnx if onnx.is_file() else None,
+                       threads=None, runs=REPORT_RUNS, warmup=REPORT_WARMUP).to_dict()
+    job_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=job_dir, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"version": version, "card": card}, fh)
+    os.replace(tmp, path)
+    return card
 
 
 class ImportRefused(ValueError):

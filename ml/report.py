@@ -110,12 +110,14 @@ def _weights_bytes(loaded: LoadedModel) -> int:
     return buffer.tell()
 
 
-def report_card(checkpoint: Path | str, *, teacher_checkpoint: Path | str | None = None, onnx: Path | None = None,
-                threads: int | None = 1, runs: int = 5, warmup: int = 2, clips_per_video: int = 10,
-                gpu: bool | None = None) -> ReportCard:
-    """The card of ``checkpoint``; ``teacher_checkpoint`` (the teacher's fine-tuned classifier) gives accuracy kept.
+def report_card(checkpoint: Path | str, *, teacher_checkpoint: Path | str | None = None,
+                teacher_accuracy: float | None = None, onnx: Path | None = None, threads: int | None = 1, runs: int = 5,
+                warmup: int = 2, clips_per_video: int = 10, gpu: bool | None = None) -> ReportCard:
+    """The card of ``checkpoint``; the teacher's fine-tuned classifier (``teacher_checkpoint``), or its accuracy,
+    gives the accuracy kept.
 
-    ``gpu``: also time on CUDA (None: when available).
+    ``threads``: CPU threads for the timing (None: leave the process's setting, as a server must); ``gpu``: also
+    time on CUDA (None: when available).
     """
     loaded = load_deployable(checkpoint)
     macs = count_macs(loaded)
@@ -143,6 +145,8 @@ def report_card(checkpoint: Path | str, *, teacher_checkpoint: Path | str | None
         teacher_params = sum(p.numel() for p in tstate.model.parameters())
         teacher["params"] = teacher_params
         teacher["gmacs_per_clip"] = round(count_macs(tstate) / 1e9, 6)
+    if teacher_accuracy is not None:
+        card.teacher_accuracy = teacher_accuracy
     card.teacher = teacher
     if card.accuracy is not None and card.teacher_accuracy:
         card.accuracy_kept = round(card.accuracy / card.teacher_accuracy, 4)

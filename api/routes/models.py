@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import READ, SessionDep, SettingsDep, SubmitAccess
-from api.model_files import EXPORTABLE_KINDS, ImportRefused, import_upload, onnx_file
+from api.model_files import EXPORTABLE_KINDS, ImportRefused, import_upload, onnx_file, report
 from api.paths import client_text
 from api.responses import errors
 from api.schemas import Id, ModelPublic
@@ -152,6 +152,45 @@ async def import_model(request: Request, session: SessionDep, settings: Settings
     return model_public(job)
 
 
+def _exportable(session: Session, model_id: int) -> Job:
+    job = session.get(Job, model_id)
+    if job is None or job.kind not in EXPORTABLE_KINDS or job.status != JobStatus.COMPLETED \
+            or not (job.checkpoint_path and Path(job.checkpoint_path).is_file()):
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            detail=f"job {model_id} is not a completed model with a checkpoint; GET /models lists them")
+    return job
+
+
+def teacher_accuracy(session: Session, job: Job) -> float | None:
+    """For a fine-tuned KD student: the best video top-1 among the fine-tunes of its teacher (its lineage)."""
+    student = session.get(Job, job.parent_id) if job.kind == "finetune" and job.parent_id else None
+    if student is None or student.kind != "distill" or student.parent_id is None:
+        return None
+    rows = session.scalars(select(Job).where(Job.kind == "finetune", Job.status == JobStatus.COMPLETED,
+                                             Job.parent_id == student.parent_id)).all()
+    scores = [s for s in (_score(r) for r in rows) if s >= 0]
+    return max(scores) if scores else None
+
+
+@router.get("/models/{model_id}/report", response_model=dict[str, Any], operation_id="models-report",
+            dependencies=[READ], responses=errors(404, 409))
+async def model_report(model_id: Id, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """The model's compression report card: parameters, GMACs/GFLOPs per clip, median CPU (and GPU) latency per
+    clip and per 10-clip video, video top-1 and the fraction kept of its teacher's (a KD student's teacher's best
+    fine-tune), sizes on disk. Measured on first request (a few forward passes), then kept per checkpoint."""
+    from ml.errors import CheckpointError
+
+    job = _exportable(session, model_id)
+    checkpoint, kept_of = Path(job.checkpoint_path or ""), teacher_accuracy(session, job)
+    session.close()
+    try:
+        return await run_in_threadpool(report, checkpoint, settings.job_dir(model_id), teacher_accuracy=kept_of)
+    except CheckpointError as exc:
+        log.error("model %d: report failed: %s", model_id, exc)
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail=f"model {model_id}'s checkpoint cannot be loaded: {client_text(str(exc))}") from None
+
+
 @router.get("/models/{model_id}/onnx", response_class=FileResponse, operation_id="models-onnx", dependencies=[READ],
             responses={200: {"content": {"application/octet-stream": {}}}, **errors(404, 409)})
 async def model_onnx(model_id: Id, session: SessionDep, settings: SettingsDep) -> FileResponse:
@@ -160,12 +199,8 @@ async def model_onnx(model_id: Id, session: SessionDep, settings: SettingsDep) -
     inside). Made on first request and checked by onnxruntime against PyTorch (same top-1)."""
     from ml.errors import CheckpointError
 
-    job = session.get(Job, model_id)
-    if job is None or job.kind not in EXPORTABLE_KINDS or job.status != JobStatus.COMPLETED \
-            or not (job.checkpoint_path and Path(job.checkpoint_path).is_file()):
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            detail=f"job {model_id} is not a completed model with a checkpoint; GET /models lists them")
-    checkpoint, kind = Path(job.checkpoint_path), job.kind
+    job = _exportable(session, model_id)
+    checkpoint, kind = Path(job.checkpoint_path or ""), job.kind
     session.close()
     try:
         path = await run_in_threadpool(onnx_file, checkpoint, settings.job_dir(model_id))

@@ -123,3 +123,51 @@ def test_a_worker_distils_from_an_imported_teacher(tmp_path: Path) -> None:
             assert done["status"] == "completed", done
     finally:
         worker.stop()
+
+
+def _row(settings: Any, *, kind: str, parent_id: int | None = None, checkpoint: Path | None = None,
+         top1: float | None = None) -> int:
+    """A completed job row as a worker leaves it (checkpoint path, results)."""
+    from persistence import repo
+    from persistence.session import make_engine, make_sessionmaker
+    from persistence.status import JobStatus
+
+    with make_sessionmaker(make_engine(settings.database_url)).begin() as s:
+        job = repo.create_job(s, kind=kind, request={"kind": kind}, config={"model": {"backbone": "r3d_small", "width": 0.125}},
+                              config_hash="0" * 16, dataset_id=None, parent_id=parent_id, status=JobStatus.COMPLETED)
+        job.checkpoint_path = str(checkpoint) if checkpoint else None
+        job.results = {"test": {"video_top1": top1}} if top1 is not None else {}
+        return int(job.id)
+
+
+def _finetuned(path: Path, backbone: str, top1: float) -> Path:
+    from ml.config import ClipSpec
+    from ml.engine.checkpoint import FORMAT_VERSION, WEIGHTS_FORMAT, save_checkpoint
+    from ml.models import build_backbone
+    from ml.models.pcl_net import VideoClassifier
+
+    model = VideoClassifier(build_backbone(backbone, 0.125), 3)
+    return save_checkpoint(path, {"format": WEIGHTS_FORMAT, "format_version": FORMAT_VERSION, "state_dict": model.state_dict(),
+                                  "kind": "finetune", "backbone": backbone, "width": 0.125, "modality": "res",
+                                  "clip": ClipSpec.tiny().model_dump(mode="json"), "labels": ["a", "b", "c"],
+                                  "results": {"test": {"video_top1": top1}}})
+
+
+def test_report_card_of_a_student_keeps_its_accuracy_against_the_teachers_finetune(client: TestClient) -> None:
+    settings = client.app.state.settings
+    files = settings.artifacts / "models"
+    teacher = _row(settings, kind="pretrain")
+    _row(settings, kind="finetune", parent_id=teacher, checkpoint=_finetuned(files / "t.pt", "r3d", 0.8), top1=0.8)
+    student = _row(settings, kind="distill", parent_id=teacher)
+    student_ft = _row(settings, kind="finetune", parent_id=student, checkpoint=_finetuned(files / "s.pt", "r3d_small", 0.6),
+                      top1=0.6)
+    r = client.get(f"/models/{student_ft}/report")
+    assert r.status_code == 200, r.text
+    card = r.json()
+    assert card["backbone"] == "r3d_small" and card["accuracy"] == 0.6 and card["teacher_accuracy"] == 0.8
+    assert card["accuracy_kept"] == 0.75 and card["params"] > 0 and card["gflops_per_clip"] > 0
+    [cpu] = card["latency"]
+    assert cpu["device"] == "cpu" and cpu["runs"] == 3 and cpu["clip_ms"] > 0 and cpu["threads"] >= 1
+    assert (settings.job_dir(student_ft) / "report.json").is_file()
+    assert client.get(f"/models/{student_ft}/report").json() == card  # kept per checkpoint, not measured again
+    assert client.get(f"/models/{teacher}/report").status_code == 404  # no checkpoint
