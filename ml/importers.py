@@ -8,11 +8,12 @@ from their projects:
   ``R3DNet`` / ``R2Plus1DNet`` (``conv1``/``bn1`` stem, stages ``conv2``..``conv5`` each with ``block1``
   and ``blocks.{k}``, blocks with ``conv1 bn1 conv2 bn2 downsampleconv downsamplebn``; an R3D conv is
   ``<name>.temporal_spatial_conv``, an R(2+1)D conv is ``<name>.spatial_conv / .bn / .temporal_conv``),
-  VCOP's ``C3D`` (``conv1 bn1 conv2 bn2 conv3a bn3a ... conv5b bn5b``), or, for PCL's ``r18``,
-  torchvision's ``r3d_18`` children in a ``Sequential`` (``0`` stem, ``1``-``4`` layers). A bare trunk
-  (a VCOP checkpoint, no prefix) is accepted too.
-* ``torchvision``: ``torchvision.models.video.r3d_18().state_dict()``: ``stem.{0,1}``,
-  ``layer{1-4}.{b}.conv1.{0,1}``, ``.conv2.{0,1}``, ``.downsample.{0,1}``, ``fc``.
+  VCOP's ``C3D`` (``conv1 bn1 conv2 bn2 conv3a bn3a ... conv5b bn5b``), or, for PCL's ``r18`` and ``r21d``,
+  torchvision's ``r3d_18`` / ``r2plus1d_18`` children in a ``Sequential`` (``0`` stem, ``1``-``4`` layers):
+  our ``r3d18`` / ``r21d18``. A bare trunk (a VCOP checkpoint, no prefix) is accepted too.
+* ``torchvision``: ``torchvision.models.video.r3d_18()`` / ``r2plus1d_18()`` state dicts: ``stem.{0,1}`` (R(2+1)D:
+  ``stem.{0,1,3,4}``), ``layer{1-4}.{b}.conv1.{0,1}``, ``.conv2.{0,1}``, ``.downsample.{0,1}``, ``fc``; an R(2+1)D
+  conv is itself ``{0 spatial, 1 BN, 3 temporal}``, as ours.
 
 Files load with ``weights_only=True`` (:func:`ml.engine.checkpoint.safe_load`): a pickle that builds any
 other object is refused before anything in it runs. The imported network is written as one of our own
@@ -93,7 +94,9 @@ LAYOUTS: dict[tuple[str, str], Layout] = {
     ("pcl", "r21d"): Layout(_VCOP_RESNET + _VCOP_R21D_CONV, _PCL_PREFIXES, "projector.", _PCL_DROPPED),
     ("pcl", "c3d"): Layout(_VCOP_C3D, _PCL_PREFIXES, "projector.", _PCL_DROPPED),
     ("pcl", "r3d18"): Layout(_PCL_SEQUENTIAL + _TORCHVISION_RESNET, _PCL_PREFIXES, "projector.", _PCL_DROPPED),
+    ("pcl", "r21d18"): Layout(_PCL_SEQUENTIAL + _TORCHVISION_RESNET, _PCL_PREFIXES, "projector.", _PCL_DROPPED),
     ("torchvision", "r3d18"): Layout(_TORCHVISION_RESNET, ("module.", ""), None, ("fc.", "module.fc."), "rgb"),
+    ("torchvision", "r21d18"): Layout(_TORCHVISION_RESNET, ("module.", ""), None, ("fc.", "module.fc."), "rgb"),
 }
 
 

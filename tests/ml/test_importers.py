@@ -183,6 +183,60 @@ def torchvision_r3d18_forward(x: Tensor, w: dict[str, Tensor], stem: str = "stem
     return x.mean(dim=(2, 3, 4))
 
 
+# ----------------------------------------------------------------------------- torchvision r2plus1d_18
+
+
+def _tv_mid(inp: int, out: int) -> int:
+    return (inp * out * 27) // (inp * 9 + 3 * out)  # torchvision's midplanes, shared by both convs of a block
+
+
+def torchvision_r21d18_weights(seed: int, prefix: str = "", sequential: bool = False) -> RefWeights:
+    """``r2plus1d_18().state_dict()`` names: stem {0 conv(1,7,7)->45, 1 BN, 3 conv(3,1,1), 4 BN}; each (2+1)D conv
+    {0 spatial, 1 BN, 3 temporal}; plain 1x1x1 downsample."""
+    w = RefWeights(seed)
+    stem, layer = (f"{prefix}0", lambda i: f"{prefix}{i}") if sequential else (f"{prefix}stem", lambda i: f"{prefix}layer{i}")
+    c = [_ch(n) for n in (64, 128, 256, 512)]
+    w.conv(f"{stem}.0", _ch(45), 3, (1, 7, 7))
+    w.bn(f"{stem}.1", _ch(45))
+    w.conv(f"{stem}.3", c[0], _ch(45), (3, 1, 1))
+    w.bn(f"{stem}.4", c[0])
+    prev = c[0]
+    for i in range(1, 5):
+        for b in range(2):
+            k, out = f"{layer(i)}.{b}", c[i - 1]
+            mid = _tv_mid(prev, out)
+            for conv, inp in (("conv1", prev), ("conv2", out)):
+                w.conv(f"{k}.{conv}.0.0", mid, inp, (1, 3, 3))
+                w.bn(f"{k}.{conv}.0.1", mid)
+                w.conv(f"{k}.{conv}.0.3", out, mid, (3, 1, 1))
+                w.bn(f"{k}.{conv}.1", out)
+            if b == 0 and i > 1:
+                w.conv(f"{k}.downsample.0", out, prev, (1, 1, 1))
+                w.bn(f"{k}.downsample.1", out)
+            prev = out
+    return w
+
+
+def torchvision_r21d18_forward(x: Tensor, w: dict[str, Tensor]) -> Tensor:
+    x = F.relu(_bn(F.conv3d(x, w["stem.0.weight"], stride=(1, 2, 2), padding=(0, 3, 3)), w, "stem.1"))
+    x = F.relu(_bn(F.conv3d(x, w["stem.3.weight"], padding=(1, 0, 0)), w, "stem.4"))
+
+    def conv21(x: Tensor, k: str, s: int) -> Tensor:
+        x = F.relu(_bn(F.conv3d(x, w[f"{k}.0.weight"], stride=(1, s, s), padding=(0, 1, 1)), w, f"{k}.1"))
+        return F.conv3d(x, w[f"{k}.3.weight"], stride=(s, 1, 1), padding=(1, 0, 0))
+
+    for i in range(1, 5):
+        for b in range(2):
+            k = f"layer{i}.{b}"
+            s = 2 if (b == 0 and i > 1) else 1
+            res = F.relu(_bn(conv21(x, f"{k}.conv1.0", s), w, f"{k}.conv1.1"))
+            res = _bn(conv21(res, f"{k}.conv2.0", 1), w, f"{k}.conv2.1")
+            if f"{k}.downsample.0.weight" in w:
+                x = _bn(F.conv3d(x, w[f"{k}.downsample.0.weight"], stride=s), w, f"{k}.downsample.1")
+            x = F.relu(x + res)
+    return x.mean(dim=(2, 3, 4))
+
+
 # ----------------------------------------------------------------------------- the tests
 
 Case = tuple[str, str, Callable[[], RefWeights], Callable[[Tensor, dict[str, Tensor]], Tensor]]
@@ -195,6 +249,10 @@ CASES: dict[str, Case] = {
     "pcl-r18": ("pcl", "r3d18", lambda: torchvision_r3d18_weights(4, "base_network.", sequential=True),
                 lambda x, w: torchvision_r3d18_forward(x, w, "base_network.0", "base_network.")),
     "torchvision-r3d18": ("torchvision", "r3d18", lambda: torchvision_r3d18_weights(5), torchvision_r3d18_forward),
+    "torchvision-r21d18": ("torchvision", "r21d18", lambda: torchvision_r21d18_weights(6), torchvision_r21d18_forward),
+    "pcl-r21d": ("pcl", "r21d18", lambda: torchvision_r21d18_weights(7, "base_network.", sequential=True),
+                 lambda x, w: torchvision_r21d18_forward(x, {k.replace("base_network.0.", "stem.").replace(
+                     "base_network.", "layer"): v for k, v in w.items()})),
 }
 
 

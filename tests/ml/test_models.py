@@ -30,6 +30,7 @@ REFERENCE_PARAMS = {
     "r21d": 14_365_303,
     "c3d": 27_661_440,
     "r3d18": 33_166_272,
+    "r21d18": 31_300_125,  # torchvision r2plus1d_18: 31,505,325 less its fc (512*400 + 400)
     "r3d_small": 3_598_944,
 }
 TINY = 0.125
