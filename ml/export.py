@@ -2,13 +2,15 @@
 
 :func:`load_deployable` turns a fine-tuned checkpoint into ``clips -> logits`` and a pretrain/distill (or
 imported) checkpoint into ``clips -> features``; the residual-frame input (modality ``res``) is part of the
-network, so a runtime feeds the same normalised ``N×3×T×H×W`` clips :class:`ml.inference.Predictor` cuts.
+network, so a runtime feeds the same ``N×3×T×H×W`` clips :class:`ml.inference.Predictor` cuts (frames in [0, 1],
+mean/std-normalised when the checkpoint's clip spec says so; the spec and the labels travel as ONNX metadata).
 :func:`export_onnx` writes it with a dynamic batch and checks it with onnxruntime on the given clips:
 same top-1 as PyTorch, max abs output difference reported.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import warnings
@@ -32,7 +34,7 @@ INPUT_NAME = "clips"
 
 
 class Deployable(nn.Module):
-    """``N×3×T×H×W`` normalised clips -> logits (classifier) or pooled features (backbone)."""
+    """``N×3×T×H×W`` clips as ``ml.data`` cuts them -> logits (classifier) or pooled features (backbone)."""
 
     def __init__(self, net: nn.Module, *, modality: str) -> None:
         super().__init__()
@@ -121,12 +123,27 @@ def write_onnx(loaded: LoadedModel, dest: Path) -> Path:
             torch.onnx.export(loaded.model, (torch.zeros(loaded.input_shape(2)),), name, dynamo=False,
                               input_names=[INPUT_NAME], output_names=[loaded.output], opset_version=ONNX_OPSET,
                               dynamic_axes={INPUT_NAME: {0: "batch"}, loaded.output: {0: "batch"}})
+        _add_metadata(name, loaded)
         os.chmod(name, 0o644)
         os.replace(name, dest)
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
     return dest
+
+
+def _add_metadata(path: str, loaded: LoadedModel) -> None:
+    """What a runtime needs beside the graph, as ONNX metadata: labels, clip spec, input modality, backbone."""
+    import onnx
+
+    model = onnx.load(path)
+    meta = {"kdvideo.kind": loaded.kind, "kdvideo.backbone": loaded.backbone, "kdvideo.width": str(loaded.width),
+            "kdvideo.modality": loaded.model.modality, "kdvideo.clip": json.dumps(loaded.clip.model_dump(mode="json")),
+            "kdvideo.labels": json.dumps(loaded.labels)}
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, path)
 
 
 def check_onnx(loaded: LoadedModel, onnx_path: Path, clips: Tensor) -> OnnxCheck:

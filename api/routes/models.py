@@ -194,9 +194,10 @@ async def model_report(model_id: Id, session: SessionDep, settings: SettingsDep)
 @router.get("/models/{model_id}/onnx", response_class=FileResponse, operation_id="models-onnx", dependencies=[READ],
             responses={200: {"content": {"application/octet-stream": {}}}, **errors(404, 409)})
 async def model_onnx(model_id: Id, session: SessionDep, settings: SettingsDep) -> FileResponse:
-    """The model as ONNX (opset 17, input ``clips`` N×3×T×H×W normalised frames with a dynamic N; output ``logits``
-    for a fine-tuned classifier, ``features`` for a pretrained/imported backbone; residual frames are computed
-    inside). Made on first request and checked by onnxruntime against PyTorch (same top-1)."""
+    """The model as ONNX (opset 17, input ``clips`` N×3×T×H×W frames as the service cuts them, dynamic N; output
+    ``logits`` for a fine-tuned classifier, ``features`` for a pretrained/imported backbone; residual frames are
+    computed inside; labels and clip spec in the metadata). Made on first request and checked by onnxruntime
+    against PyTorch (same top-1)."""
     from ml.errors import CheckpointError
 
     job = _exportable(session, model_id)

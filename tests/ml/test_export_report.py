@@ -59,6 +59,11 @@ def test_onnx_export_matches_pytorch_on_decoded_clips(tiny_dataset: Path, tmp_pa
     check = export_onnx(ckpt, tmp_path / "model.onnx", videos=videos, clips_per_video=2)
     assert check.top1_agreement == 1.0 and check.clips_checked == 6 and check.output == "logits"
     assert check.max_abs_diff < 1e-4
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "model.onnx")).metadata_props}
+    assert json.loads(meta["kdvideo.labels"]) == LABELS and meta["kdvideo.modality"] == "res"
+    assert ClipSpec.model_validate_json(meta["kdvideo.clip"]) == ClipSpec.tiny()
     # The ONNX file takes the clips prediction cuts (the residual input is inside it), any batch size:
     predictor = Predictor.load(ckpt)
     loaded = load_deployable(ckpt)
