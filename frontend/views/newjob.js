@@ -6,7 +6,7 @@ import * as api from "../api.js";
 import { h, clear, toast, errorBox } from "../ui.js";
 import { KINDS, KIND_LABEL, jobLabel, demoButton } from "./common.js";
 
-export const BACKBONES = ["r3d", "c3d", "r21d", "r3d18"];
+export const BACKBONES = ["r3d", "c3d", "r21d", "r3d18", "r21d18", "r3d_small"]; // ml/catalog.py's names
 
 // The defaults per kind come from the server (GET /jobs/defaults, resolved from ml/config.py) and are shown as
 // placeholders: an empty field keeps them.
