@@ -112,17 +112,13 @@ def test_a_worker_distils_from_an_imported_teacher(tmp_path: Path) -> None:
     from api.main import create_app
 
     settings = make_settings(tmp_path / "var")
-    worker = WorkerProcess(settings, name="import-e2e@test", log_path=tmp_path / "worker.log").start()
-    try:
+    with WorkerProcess(settings, name="import-e2e@test", log_path=tmp_path / "worker.log").start() as worker, \
+            TestClient(create_app(settings)) as c:
         worker.wait_ready()
-        with TestClient(create_app(settings)) as c:
-            dataset = render_dataset(c, classes=2, videos_per_class=3)
-            model = _import(c, _file(torchvision_r3d18())).json()
-            job = c.post("/jobs", json=tiny("distill", dataset["id"], teacher_job_id=model["id"])).json()
-            done = wait_job(c, job["id"], worker=worker)
-            assert done["status"] == "completed", done
-    finally:
-        worker.stop()
+        dataset = render_dataset(c, classes=2, videos_per_class=3)
+        model = _import(c, _file(torchvision_r3d18())).json()
+        job = c.post("/jobs", json=tiny("distill", dataset["id"], teacher_job_id=model["id"])).json()
+        assert wait_job(c, job["id"], worker=worker)["status"] == "completed"
 
 
 def _row(settings: Any, *, kind: str, parent_id: int | None = None, checkpoint: Path | None = None,
