@@ -261,16 +261,19 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_import_matches_the_reference_network(case: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("case", "dataparallel"), [(c, False) for c in sorted(CASES)] + [("pcl-r3d", True)])
+def test_import_matches_the_reference_network(case: str, dataparallel: bool, tmp_path: Path) -> None:
     fmt, backbone, make, forward = CASES[case]
     weights = make()
     if fmt == "pcl" and case.startswith("pcl"):  # PCL's pretraining net: a projector and its own pretext heads
         weights.linear("projector.mlp.0", _ch(512), _ch(512))
         weights.linear("projector.mlp.2", 16, _ch(512))
         weights.linear("fc_seq", 2, 2 * _ch(512))
+    saved = dict(weights)
+    if dataparallel:  # saved from nn.DataParallel: every key under "module."
+        saved = {f"module.{k}": v for k, v in saved.items()}
     src = tmp_path / "external.pth"
-    torch.save(dict(weights), src)
+    torch.save(saved, src)
     result = import_checkpoint(src, fmt=fmt, backbone=backbone, out=tmp_path / "imported.pt")
     assert result.width == WIDTH and result.backbone == backbone
     teacher, state = load_teacher(result.path, device=torch.device("cpu"))  # as distill --teacher loads it
@@ -282,7 +285,8 @@ def test_import_matches_the_reference_network(case: str, tmp_path: Path) -> None
     assert ours.abs().max() > 0
     torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
     if "projector.mlp.0.weight" in weights:
-        assert result.fresh == ["vcp_head"] and result.dropped == ["fc_seq.bias", "fc_seq.weight"]
+        assert result.fresh == ["vcp_head"]
+        assert [k.removeprefix("module.") for k in result.dropped] == ["fc_seq.bias", "fc_seq.weight"]
         with torch.no_grad():
             expected = F.normalize(F.linear(F.relu(F.linear(ref, weights["projector.mlp.0.weight"], weights["projector.mlp.0.bias"])),
                                             weights["projector.mlp.2.weight"], weights["projector.mlp.2.bias"]), dim=1)
