@@ -142,3 +142,14 @@ def test_cli_export_report_import(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["import", str(tmp_path / "tv.pth"), "--format", "pcl", "--backbone", "r3d",
                  "--out", str(tmp_path / "x.pt")]) == 2
     assert "does not match" in capsys.readouterr().err
+
+
+def test_torchscript_export_gives_the_same_logits(tmp_path: Path) -> None:
+    from ml.export import export_torchscript
+
+    ckpt = _classifier(tmp_path / "student.pt", "r3d_small")
+    path = export_torchscript(ckpt, tmp_path / "model.pt")
+    scripted = torch.jit.load(str(path))
+    x = torch.randn(3, 3, 8, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), load_deployable(ckpt).model(x), rtol=1e-4, atol=1e-5)
