@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ log = logging.getLogger("api.models")
 ONNX_NAME = "model.onnx"
 REPORT_NAME = "report.json"
 REPORT_RUNS, REPORT_WARMUP = 3, 1  # timed and warm-up passes of a served report card
+_measuring = threading.Lock()  # one card measured at a time: timings do not share the CPU with each other
 EXPORTABLE_KINDS = ("finetune", "pretrain", "distill", "import")
 
 
@@ -47,6 +49,11 @@ def onnx_file(checkpoint: Path, job_dir: Path) -> Path:
 def report(checkpoint: Path, job_dir: Path, *, teacher_accuracy: float | None) -> dict[str, Any]:
     """The job's report card (:func:`ml.report.report_card`), measured once per checkpoint version and teacher
     accuracy. Timed with the server's own thread setting (a server must not change it under running predictions)."""
+    with _measuring:
+        return _report(checkpoint, job_dir, teacher_accuracy=teacher_accuracy)
+
+
+def _report(checkpoint: Path, job_dir: Path, *, teacher_accuracy: float | None) -> dict[str, Any]:
     from ml.report import report_card
 
     path = job_dir / REPORT_NAME

@@ -74,8 +74,9 @@ def measure_latency(loaded: LoadedModel, *, device: str = "cpu", threads: int | 
     dev = torch.device(device)
     model = copy.deepcopy(loaded.model).to(dev).eval()
     previous = torch.get_num_threads()
-    if dev.type == "cpu" and threads:
-        torch.set_num_threads(threads)
+    changed = dev.type == "cpu" and bool(threads) and threads != previous
+    if changed:
+        torch.set_num_threads(int(threads or previous))
     try:
         def median_ms(batch: int) -> float:
             x = torch.randn(loaded.input_shape(batch), device=dev)
@@ -95,7 +96,8 @@ def measure_latency(loaded: LoadedModel, *, device: str = "cpu", threads: int | 
         return Latency(device=str(dev), threads=torch.get_num_threads() if dev.type == "cpu" else None, runs=runs,
                        warmup=warmup, clip_ms=median_ms(1), video_ms=median_ms(clips_per_video), clips_per_video=clips_per_video)
     finally:
-        torch.set_num_threads(previous)
+        if changed:
+            torch.set_num_threads(previous)
 
 
 def _video_top1(state: dict[str, Any]) -> float | None:
