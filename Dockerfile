@@ -21,6 +21,7 @@ COPY ml ./ml
 COPY api ./api
 COPY worker ./worker
 COPY persistence ./persistence
+COPY configs ./configs
 COPY alembic.ini ./
 COPY frontend ./frontend
 # the code runs from /app (PYTHONPATH) with its migrations and alembic.ini; nothing of it is pip-installed

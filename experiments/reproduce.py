@@ -22,63 +22,92 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ml import kinds, recipes  # noqa: E402
 from ml.catalog import CATALOG  # noqa: E402
-from ml.config import ClipSpec, FinetuneConfig, PretrainConfig, RetrieveConfig  # noqa: E402
+from ml.config import FinetuneConfig, PretrainConfig, RetrieveConfig  # noqa: E402
+from ml.kd_terms import KD_TERMS, LEGACY_TARGETS, legacy_target  # noqa: E402
 from ml.engine import run  # noqa: E402
 from ml.grid import GRID_FRACTIONS, epochs_to_reach, paired_gain, plan_grid  # noqa: E402
 
 
 
+PRESETS = ("tiny", "small", "ucf101")  # configs/grid/<name>.yaml; every budget fact lives in those files
+
+
 @dataclass(frozen=True)
 class Preset:
-    """Everything that sets the budget; identical for teachers, students and baselines."""
+    """A grid recipe (configs/grid/<name>.yaml, read by ml.recipes) plus the command line's budget overrides.
 
-    clip: dict[str, Any]
-    width: float
-    epochs: int
-    batch: int
-    lr: float
-    negatives: int
-    ft_epochs: int
-    ft_lr: float
-    ft_batch: int
-    retrieval_clips: int
-    test_clips: int
-    workers: int
-    teacher_epochs: int | None = None  # None: the same budget as students; KD practice gives teachers more
-    retrieval_every: int = 1  # epochs between retrieval evaluations (the convergence curve's resolution)
-    teacher_retrieval_every: int | None = None  # teachers' curve only sets the target; None: retrieval_every
-    kd_target: str = "both"  # what the students distil: pretext logits, in-batch contrastive distribution, or both
-    cache_mb: int = 0  # decoded-video cache per process (the synthetic set fits; UCF101 does not)
-    validate_every: int = 1  # validation-loss passes (best.pt); the grid fine-tunes from the last epoch either way
-    scheduler: str = "plateau"  # PCL's ReduceLROnPlateau (patience 50); cosine suits the short CPU schedules
-    videos_per_class: int = 32  # synthetic set only: 6 classes, a quarter of each class held out as test videos
+    Every run's config is resolved from it, so ``python -m ml <kind> --recipe grid/<name> --role <role>``, the
+    service and this script build the same configs; the facts the protocol line and the GPU estimate print are
+    read back from those configs."""
+
+    name: str
+    recipe: dict[str, Any]
+
+    @classmethod
+    def load(cls, name: str, *, epochs: int | None = None, teacher_epochs: int | None = None,
+             ft_epochs: int | None = None, kd_target: str | None = None) -> "Preset":
+        recipe = recipes.load(f"grid/{name}")
+        extra: dict[str, Any] = {}
+        if epochs:  # students and baselines; teachers keep the recipe's own budget when it sets one
+            extra["kinds"] = {"pretrain": {"optim": {"epochs": epochs}}}
+        if teacher_epochs:
+            extra["grid"] = {"roles": {"teacher": {"optim": {"epochs": teacher_epochs}}}}
+        if ft_epochs:
+            extra = recipes.deep_merge(extra, {"kinds": {"finetune": {"optim": {"epochs": ft_epochs}}}})
+        recipe = recipes.deep_merge(recipe, extra)
+        if kd_target:  # replaces the recipe's terms (a merge would keep the other terms)
+            recipe["kinds"]["distill"]["distill"]["terms"] = dict(LEGACY_TARGETS[kd_target])
+        return cls(name, recipe)
+
+    @property
+    def grid(self) -> dict[str, Any]:
+        return dict(self.recipe.get("grid") or {})
+
+    @property
+    def videos_per_class(self) -> int:
+        return int(self.grid.get("videos_per_class", 32))
+
+    def default_seeds(self, grid: str) -> int:
+        return int((self.grid.get("seeds") or {}).get(grid, 3 if grid == "pair" else 2))
+
+    def config(self, kind: str, *, role: str | None = None, overrides: dict[str, Any] | None = None,
+               paths: dict[str, Any] | None = None) -> Any:
+        return recipes.resolve(self.recipe, kind, overrides, role=role, paths=paths)
+
+    def sample(self, kind: str, role: str | None = None) -> Any:
+        """The kind's config with placeholder paths: where the budget facts are read from."""
+        spec = kinds.get(kind)
+        paths = {"data.root": "/", **({spec.parent_field: "/"} if spec.parent_field else {})}
+        return self.config(kind, role=role, paths=paths)
 
     def pretrain_epochs(self, role: str) -> int:
-        return self.teacher_epochs if role == "teacher" and self.teacher_epochs else self.epochs
+        return int(self.sample("distill" if role == "student" else "pretrain", role).optim.epochs)
 
+    def retrieval_every(self, role: str) -> int:
+        return max(1, int(self.sample("pretrain", role).runtime.retrieval_every))
 
-PRESETS = {
-    # CPU, 2 cores: the whole 3x3 grid with 2 seeds in about 20 minutes; teachers get 3x the students' epochs.
-    # PCL's plateau scheduler (patience 50) would never fire this short; a cosine decay from 0.05 gave a stronger
-    # pilot teacher than PCL's constant 0.01 (README, "Protocol choices").
-    "tiny": Preset(clip=ClipSpec.tiny().model_dump(mode="json"), width=0.125, epochs=12, batch=16, lr=0.05, negatives=64,
-                   ft_epochs=20, ft_lr=0.05, ft_batch=16, retrieval_clips=2, test_clips=3, workers=0, teacher_epochs=36,
-                   teacher_retrieval_every=3, cache_mb=512, validate_every=0, scheduler="cosine"),
-    # CPU, 2 cores: twice the width and the epochs; for the single-pair check with 3 seeds.
-    "small": Preset(clip=ClipSpec.tiny().model_dump(mode="json"), width=0.25, epochs=24, batch=16, lr=0.05, negatives=64,
-                    ft_epochs=30, ft_lr=0.05, ft_batch=16, retrieval_clips=3, test_clips=3, workers=0, teacher_epochs=72,
-                    teacher_retrieval_every=6, cache_mb=512, validate_every=0, scheduler="cosine"),
-    # The PCL defaults (docs/method.md §2.3, §4.1); the per-sample costs are H100 bf16 estimates for r3d.
-    "ucf101": Preset(clip=ClipSpec().model_dump(mode="json"), width=1.0, epochs=200, batch=16, lr=0.01, negatives=1024,
-                     ft_epochs=150, ft_lr=1e-3, ft_batch=8, retrieval_clips=10, test_clips=10, workers=8, retrieval_every=10),
-}
+    def kd_text(self) -> str:
+        terms = self.sample("distill", "student").distill.terms
+        target = legacy_target(terms)
+        return KD_TARGET_TEXT[target] if target else " + ".join(f"{w:g} x {KD_TERMS[n].description}" for n, w in terms.items())
+
+    def protocol(self, data: str) -> str:
+        student, ft = self.sample("distill", "student"), self.sample("finetune")
+        return (f"{data}; split 1; {student.optim.epochs} pretraining epochs for every KD student and no-KD baseline, "
+                f"{self.pretrain_epochs('teacher')} for teachers, batch {student.optim.batch_size}, "
+                f"SGD lr {student.optim.lr} ({student.optim.scheduler} schedule), K={student.contrast.negatives}; "
+                f"clips {student.clip.frames}x{student.clip.crop}^2, width {student.model.width}; "
+                f"retrieval: test queries vs train gallery, {student.eval.retrieval_clips} clips/video, top-1; "
+                f"fine-tune: {ft.optim.epochs} epochs, video-level top-1 over {ft.eval.test_clips} clips; "
+                f"KD: {self.kd_text()}, T={student.distill.temperature:g}, α={student.distill.alpha:g}")
 
 
 KD_TARGET_TEXT = {
@@ -106,39 +135,27 @@ def build_grid(grid: str, seeds: int, *, pair: tuple[str, str] = ("r3d", "r3d"))
                                fractions=GRID_FRACTIONS if grid == "full" else (1.0,))]
 
 
+def _run_overrides(spec: RunSpec) -> dict[str, Any]:
+    return {"model": {"backbone": spec.backbone}, "runtime": {"seed": spec.seed}}
+
+
 def pretrain_config(spec: RunSpec, preset: Preset, data_root: Path, out: Path) -> PretrainConfig:
-    distill: dict[str, Any] = {"alpha": 0.0}
+    paths: dict[str, Any] = {"data.root": data_root}
     if spec.role == "student":
-        distill = {"alpha": 1.0, "temperature": 4.0, "target": preset.kd_target, "teacher_checkpoint": out / spec.teacher / "checkpoint.pt"}  # type: ignore[operator]
-    teacher = spec.role == "teacher"
-    return PretrainConfig.model_validate({
-        "kind": "distill" if spec.role == "student" else "pretrain",
-        "data": {"root": data_root, "subset": spec.fraction, "subset_seed": spec.seed, "workers": preset.workers,
-                 "cache_mb": preset.cache_mb},
-        "clip": preset.clip,
-        "model": {"backbone": spec.backbone, "width": preset.width},
-        "contrast": {"negatives": preset.negatives},
-        "distill": distill,
-        "optim": {"batch_size": preset.batch, "lr": preset.lr, "scheduler": preset.scheduler,
-                  "epochs": preset.pretrain_epochs(spec.role)},
-        "runtime": {"seed": spec.seed, "log_every": 50, "validate_every": preset.validate_every,
-                    "retrieval_every": preset.teacher_retrieval_every if teacher and preset.teacher_retrieval_every else preset.retrieval_every},
-        "eval": {"retrieval_clips": preset.retrieval_clips},
-    })
+        paths["distill.teacher_checkpoint"] = out / spec.teacher / "checkpoint.pt"  # type: ignore[operator]
+    overrides = recipes.deep_merge(_run_overrides(spec), {"data": {"subset": spec.fraction, "subset_seed": spec.seed}})
+    return preset.config("distill" if spec.role == "student" else "pretrain", role=spec.role,  # type: ignore[no-any-return]
+                         overrides=overrides, paths=paths)
 
 
 def finetune_config(spec: RunSpec, preset: Preset, data_root: Path, out: Path) -> FinetuneConfig:
-    clip = dict(preset.clip, normalize=False)
-    return FinetuneConfig.model_validate({
-        "data": {"root": data_root, "workers": preset.workers, "cache_mb": preset.cache_mb},
-        "source_checkpoint": out / spec.name / "checkpoint.pt",
-        "clip": clip,
-        "model": {"backbone": spec.backbone, "width": preset.width},
-        "optim": {"batch_size": preset.ft_batch, "epochs": preset.ft_epochs, "lr": preset.ft_lr, "scheduler": "none"},
-        "runtime": {"seed": spec.seed, "log_every": 50},
-        "val_videos": 0,
-        "eval": {"retrieval": False, "test_clips": preset.test_clips},
-    })
+    return preset.config("finetune", overrides=_run_overrides(spec),  # type: ignore[no-any-return]
+                         paths={"data.root": data_root, "source_checkpoint": out / spec.name / "checkpoint.pt"})
+
+
+def random_init_config(backbone: str, seed: int, preset: Preset, data_root: Path) -> RetrieveConfig:
+    return preset.config("retrieve", overrides={"model": {"backbone": backbone}, "runtime": {"seed": seed}},  # type: ignore[no-any-return]
+                         paths={"data.root": data_root})
 
 
 def _completed(out_dir: Path) -> dict[str, Any] | None:
@@ -184,11 +201,7 @@ def random_init_retrieval(backbones: list[str], seeds: int, preset: Preset, data
     for backbone in backbones:
         for seed in range(seeds):
             run_dir = out / f"random-init-{backbone}-s{seed}"
-            results = _completed(run_dir) or run(RetrieveConfig.model_validate({
-                "data": {"root": data_root, "workers": preset.workers, "cache_mb": preset.cache_mb}, "clip": preset.clip,
-                "model": {"backbone": backbone, "width": preset.width},
-                "eval": {"retrieval_clips": preset.retrieval_clips}, "runtime": {"seed": seed},
-            }), out_dir=run_dir).results
+            results = _completed(run_dir) or run(random_init_config(backbone, seed, preset, data_root), out_dir=run_dir).results
             scores.setdefault(backbone, []).append(results["retrieval"]["top1"])
     return scores
 
@@ -377,6 +390,8 @@ def estimate_gpu_hours(specs: list[RunSpec], preset: Preset, train_videos: int, 
         return clips * gmacs * 2e9 * passes / (EFFECTIVE_TFLOPS * 1e12)
 
     total = 0.0
+    ft = preset.sample("finetune")
+    retrieval_clips = preset.sample("pretrain").eval.retrieval_clips
     for s in specs:
         n = max(1, round(train_videos * s.fraction))
         g = CATALOG[s.backbone].gmacs
@@ -384,16 +399,16 @@ def estimate_gpu_hours(specs: list[RunSpec], preset: Preset, train_videos: int, 
         total += seconds_for(epochs * n * 3, g, 3.0)  # three clips per tuple
         if s.role == "student" and s.teacher:
             total += seconds_for(epochs * n * 3, CATALOG[by_name[s.teacher].backbone].gmacs, 1.0)
-        evals = max(1, epochs // preset.retrieval_every)
-        total += seconds_for(evals * (n + test_videos) * preset.retrieval_clips, g, 1.0)
-        total += seconds_for(preset.ft_epochs * train_videos, g, 3.0) + seconds_for(test_videos * preset.test_clips, g, 1.0)
+        evals = max(1, epochs // preset.retrieval_every("student"))
+        total += seconds_for(evals * (n + test_videos) * retrieval_clips, g, 1.0)
+        total += seconds_for(ft.optim.epochs * train_videos, g, 3.0) + seconds_for(test_videos * ft.eval.test_clips, g, 1.0)
     return total / 3600
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grid", choices=["pair", "full"], default="pair")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    parser.add_argument("--preset", choices=PRESETS, default="tiny", help="a grid recipe: configs/grid/<preset>.yaml")
     parser.add_argument("--data-root", type=Path, help="UCF101-layout root; default: generate a synthetic set under --out")
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--seeds", type=int, default=None, help="default: 3 for pair, 2 for full")
@@ -407,11 +422,9 @@ def main() -> None:
     parser.add_argument("--estimate-only", action="store_true", help="print the GPU-hours estimate and exit")
     args = parser.parse_args()
 
-    preset = PRESETS[args.preset]
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("ft_epochs", args.ft_epochs), ("teacher_epochs", args.teacher_epochs),
-                                   ("kd_target", args.kd_target)) if v}
-    preset = Preset(**{**asdict(preset), **overrides})
-    seeds = args.seeds or (3 if args.grid == "pair" else 2)
+    preset = Preset.load(args.preset, epochs=args.epochs, teacher_epochs=args.teacher_epochs, ft_epochs=args.ft_epochs,
+                         kd_target=args.kd_target)
+    seeds = args.seeds or preset.default_seeds(args.grid)
     pair = tuple(args.pair.split(","))
     specs = build_grid(args.grid, seeds, pair=pair)  # type: ignore[arg-type]
     out = args.out / (f"{args.grid}-{args.preset}" + (f"-kd-{args.kd_target}" if args.kd_target else ""))
@@ -420,7 +433,7 @@ def main() -> None:
     if args.preset == "ucf101":
         hours = estimate_gpu_hours(specs, preset, train_videos=9537, test_videos=3783)
         print(f"{len(specs)} pretraining runs (+{len(specs)} fine-tunes) at the PCL defaults: about {hours:.0f} GPU-hours "
-              f"on one H100-class GPU (conv FLOPs at an assumed {EFFECTIVE_TFLOPS:.0f} TFLOP/s effective, retrieval every {preset.retrieval_every} epoch(s); data loading assumed to keep up; the PCL reference reports ~33 h per 200-epoch teacher on a V100)")
+              f"on one H100-class GPU (conv FLOPs at an assumed {EFFECTIVE_TFLOPS:.0f} TFLOP/s effective, retrieval every {preset.retrieval_every('student')} epoch(s); data loading assumed to keep up; the PCL reference reports ~33 h per 200-epoch teacher on a V100)")
         if args.estimate_only:
             return
         if args.data_root is None:
@@ -436,13 +449,8 @@ def main() -> None:
         data_root = args.out / f"data-6x{preset.videos_per_class}"  # shared by every grid of the same set
         if not (data_root / "splits" / "classInd.txt").is_file():
             generate_dataset(data_root, classes=6, videos_per_class=preset.videos_per_class, frames=48, width=64, height=48, seed=0)
-    protocol = (f"{f'synthetic 6-class set (ml.synthetic, {preset.videos_per_class} videos/class, whole groups held out)' if args.data_root is None else data_root}; "
-                f"split 1; {preset.epochs} pretraining epochs for every KD student and no-KD baseline, "
-                f"{preset.teacher_epochs or preset.epochs} for teachers, batch {preset.batch}, "
-                f"SGD lr {preset.lr} ({preset.scheduler} schedule), K={preset.negatives}; clips {preset.clip['frames']}x{preset.clip['crop']}^2, width {preset.width}; "
-                f"retrieval: test queries vs train gallery, {preset.retrieval_clips} clips/video, top-1; "
-                f"fine-tune: {preset.ft_epochs} epochs, video-level top-1 over {preset.test_clips} clips; "
-                f"KD: {KD_TARGET_TEXT[preset.kd_target]}, T=4, α=1")
+    protocol = preset.protocol(f"synthetic 6-class set (ml.synthetic, {preset.videos_per_class} videos/class, whole groups held out)"
+                               if args.data_root is None else str(data_root))
     print(f"{len(specs)} runs -> {out}")
     started = time.perf_counter()
     for spec in specs:

@@ -23,8 +23,14 @@ class BackboneFacts:
     params: int  # backbone parameters at width 1 (no head)
     gmacs: float  # multiply-accumulates per clip at width 1 and the default clip, in 1e9
     feature_dim: int = 512
-    clip_frames: int = 16  # the reference clip the figures are measured at
+    clip_frames: int = 16  # the default (reference) clip, at which the figures are measured
     clip_crop: int = 112
+    clip_resize: tuple[int, int] = (128, 171)  # decoded height x width before the crop
+
+    def default_clip(self) -> dict[str, int]:
+        """The backbone's default clip as ``ml.config.ClipSpec`` fields (configs/pcl/<name>.yaml states the same)."""
+        return {"frames": self.clip_frames, "resize_h": self.clip_resize[0], "resize_w": self.clip_resize[1],
+                "crop": self.clip_crop}
 
 
 CATALOG: dict[str, BackboneFacts] = {

@@ -1,8 +1,9 @@
-"""Command line: ``python -m ml synth|pretrain|distill|finetune|retrieve|predict|export|report|import``.
+"""Command line: ``python -m ml synth|recipes|predict|export|report|import`` and one sub-command per job kind of ``ml.kinds``.
 
-Each training command takes an optional YAML/JSON config file, ``--set a.b=value`` overrides and a
-few shortcuts; the merged config is validated by the pydantic models in ml.config, and a wrong key
-or value is reported by its dotted path.
+Each kind's command takes a recipe (``--recipe tiny``, files under configs/), an optional YAML/JSON config
+file (``--config``, which may inherit a recipe with ``base:``), ``--set a.b=value`` overrides and the paths
+(``--data-root``, the parent checkpoint); the merged config is validated by the kind's pydantic model, and a
+wrong key or value is reported by its dotted path.
 """
 
 from __future__ import annotations
@@ -17,28 +18,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ml.config import (
-    ClipSpec,
-    FinetuneConfig,
-    PretrainConfig,
-    RetrieveConfig,
-    apply_overrides,
-    load_config_file,
-)
+from ml import kinds, recipes
+from ml.grid import ROLES
 from ml.engine.callbacks import Callback
 from ml.errors import MLError
 
 log = logging.getLogger("ml")
 
-# A CPU-sized preset: tiny clips and widths, so a run takes minutes on a laptop (tests, demos).
-TINY_PRESET: dict[str, Any] = {
-    "clip": ClipSpec.tiny().model_dump(mode="json"),
-    "model": {"width": 0.125},
-    "optim": {"batch_size": 8, "epochs": 4, "lr": 0.05, "scheduler": "none"},
-    "eval": {"retrieval_clips": 3, "test_clips": 3},
-    "runtime": {"log_every": 5},
-}
-TINY_CONTRAST = {"contrast": {"negatives": 64}}
+# --preset (deprecated spelling of --recipe): pcl = the config defaults (the reference), tiny = configs/tiny.yaml
+PRESET_RECIPES: dict[str, str | None] = {"pcl": None, "tiny": "tiny"}
 
 
 def format_validation_error(err: ValidationError) -> str:
@@ -48,13 +36,6 @@ def format_validation_error(err: ValidationError) -> str:
         got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
         lines.append(f"  {where}: {e['msg']}{got}")
     return "\n".join(lines)
-
-
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 class ProgressBar(Callback):
@@ -92,30 +73,17 @@ class ProgressBar(Callback):
 
 
 def build_config(kind: str, args: argparse.Namespace) -> BaseModel:
-    data: dict[str, Any] = load_config_file(args.config) if args.config else {}
-    if args.preset == "tiny":
-        preset = _deep_merge(TINY_PRESET, TINY_CONTRAST) if kind in ("pretrain", "distill") else TINY_PRESET
-        if kind == "finetune":
-            preset = _deep_merge(preset, {"clip": {"normalize": False}})
-        if kind == "retrieve":
-            preset = {"clip": preset["clip"], "eval": preset["eval"]}
-        data = _deep_merge(preset, data)
-    if args.data_root:
-        data.setdefault("data", {})["root"] = str(args.data_root)
-    if kind in ("pretrain", "distill"):
-        data["kind"] = kind
-        if kind == "distill":
-            data.setdefault("distill", {})
-            data["distill"].setdefault("alpha", 1.0)
-            if args.teacher:
-                data["distill"]["teacher_checkpoint"] = str(args.teacher)
-    if kind == "finetune" and args.source:
-        data["source_checkpoint"] = str(args.source)
-    if kind == "retrieve" and args.checkpoint:
-        data["checkpoint"] = str(args.checkpoint)
-    data = apply_overrides(data, args.set or [])
-    model = {"pretrain": PretrainConfig, "distill": PretrainConfig, "finetune": FinetuneConfig, "retrieve": RetrieveConfig}[kind]
-    return model.model_validate(data)
+    """The validated config of ``kind``: --recipe (or --preset), then --config, --role, --set, then the paths."""
+    spec = kinds.get(kind)
+    recipe_name = args.recipe or PRESET_RECIPES[args.preset]
+    recipe: dict[str, Any] = recipes.load(recipe_name) if recipe_name else {}
+    if args.config:
+        recipe = recipes.deep_merge(recipe, recipes.load_file(args.config))
+    paths: dict[str, Any] = {"data.root": args.data_root}
+    if spec.cli_parent_flag:
+        paths[spec.parent_field] = getattr(args, spec.cli_parent_flag)  # type: ignore[index]
+    data = recipes.resolve_dict(recipe, kind, args.set or [], role=args.role, paths=paths)
+    return spec.config_class().model_validate(data)  # type: ignore[no-any-return]
 
 
 def _cmd_train(kind: str, args: argparse.Namespace) -> int:
@@ -148,15 +116,26 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="YAML or JSON config file")
+def _add_train_args(p: argparse.ArgumentParser, spec: kinds.JobKind) -> None:
+    p.add_argument("--recipe", help="a recipe under configs/ (e.g. tiny, pcl/r3d, grid/tiny); `python -m ml recipes` lists them")
+    p.add_argument("--config", type=Path, help="YAML or JSON config (or recipe) file; `base: <recipe>` inherits a recipe")
+    p.add_argument("--role", choices=ROLES, help="a grid recipe's role: applies its grid.roles.<role> overrides")
     p.add_argument("--data-root", type=Path, help="dataset root (shortcut for --set data.root=...)")
     p.add_argument("--out", type=Path, required=True, help="run directory: checkpoint.pt, results.json, config.json")
-    p.add_argument("--preset", choices=["pcl", "tiny"], default="pcl",
-                   help="pcl: the reference defaults (16x112^2, width 1); tiny: CPU-sized clips and width 1/8")
+    p.add_argument("--preset", choices=sorted(PRESET_RECIPES), default="pcl",
+                   help="deprecated spelling of --recipe: pcl = the reference defaults, tiny = --recipe tiny")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. --set optim.epochs=10 (repeatable)")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--print-config", action="store_true", help="print the validated config and exit")
+    if spec.cli_parent_flag:
+        p.add_argument(f"--{spec.cli_parent_flag}", type=Path,
+                       help=f"parent checkpoint ({spec.parent_field}): a {' or '.join(spec.parent_kinds())} run's checkpoint.pt"
+                       + ("" if spec.parent_required else "; omit for none"))
+
+
+def _cmd_recipes(args: argparse.Namespace) -> int:
+    print(json.dumps([dataclasses.asdict(r) for r in recipes.list_recipes()], indent=2))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,17 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_synth_arguments(sub.add_parser("synth", help="write a synthetic UCF101-layout action dataset"))
 
-    for name, text in (("pretrain", "PCL teacher pretraining"), ("distill", "KD student (PCL losses + KL to a frozen teacher)"),
-                       ("finetune", "fine-tune a pretrained backbone into a classifier"), ("retrieve", "nearest-neighbour retrieval")):
-        p = sub.add_parser(name, help=text)
-        _add_train_args(p)
-        if name == "distill":
-            p.add_argument("--teacher", type=Path, help="teacher checkpoint (pretrain or distill run's checkpoint.pt)")
-        if name == "finetune":
-            p.add_argument("--source", type=Path, help="pretrained checkpoint; omit to train from scratch")
-        if name == "retrieve":
-            p.add_argument("--checkpoint", type=Path, help="checkpoint to evaluate; omit for random init")
+    for spec in kinds.KINDS.values():  # one sub-command per kind of the registry
+        if spec.cli:
+            _add_train_args(sub.add_parser(spec.name, help=spec.title), spec)
 
+    sub.add_parser("recipes", help="list the recipes under configs/ (JSON)")
     pr = sub.add_parser("predict", help="classify a video with a fine-tuned checkpoint")
     pr.add_argument("video", type=Path)
     pr.add_argument("--checkpoint", type=Path, required=True)
@@ -199,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_synth(args)
         if args.command == "predict":
             return _cmd_predict(args)
+        if args.command == "recipes":
+            return _cmd_recipes(args)
         from ml.tools_cli import COMMANDS as TOOL_COMMANDS, run as run_tool
 
         if args.command in TOOL_COMMANDS:
@@ -207,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as err:
         print(format_validation_error(err), file=sys.stderr)
         return 2
-    except (MLError, ValueError, FileNotFoundError) as err:
+    except (MLError, ValueError, FileNotFoundError) as err:  # RecipeError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -14,9 +14,10 @@ import typing
 from pathlib import Path, PurePath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ml.catalog import BACKBONES, BackboneName  # noqa: F401  (re-exported: accepted model.backbone names)
+from ml.kd_terms import KD_TERMS, LEGACY_TARGETS, legacy_target
 
 
 class StrictModel(BaseModel):
@@ -111,10 +112,41 @@ class DistillConfig(StrictModel):
     teacher_checkpoint: Path | None = Field(None, description="a PCL checkpoint; required when alpha > 0")
     alpha: float = Field(1.0, ge=0, description="KD weight; 0 gives the no-KD baseline")
     temperature: float = Field(4.0, gt=0)
-    target: Literal["pretext", "contrastive", "both"] = Field(
-        "pretext", description="what is distilled: pretext logits, contrastive similarity distribution, or both"
+    terms: dict[str, float] = Field(
+        default_factory=lambda: {"pretext": 1.0},
+        description="KD terms and their weights, L_kd = sum(weight * term) (ml.kd_terms: "
+                    + ", ".join(KD_TERMS) + "); the deprecated 'target' (pretext|contrastive|both) maps onto it",
     )
     t_squared: bool = Field(True, description="multiply the KL term by T^2 (Hinton)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_alias(cls, data: Any) -> Any:
+        """``target`` (deprecated) -> ``terms``, so stored job configs and user YAML keep working."""
+        if isinstance(data, dict) and "target" in data:
+            data = dict(data)
+            target = data.pop("target")
+            if "terms" in data:
+                raise ValueError("give distill.terms or the deprecated distill.target, not both")
+            if target not in LEGACY_TARGETS:
+                raise ValueError(f"distill.target must be one of {', '.join(LEGACY_TARGETS)} (deprecated: use distill.terms)")
+            data["terms"] = dict(LEGACY_TARGETS[target])
+        return data
+
+    @property
+    def target(self) -> str | None:
+        """Deprecated read-only view: the old ``target`` spelling of ``terms`` (None when it has none)."""
+        return legacy_target(self.terms)
+
+    @field_validator("terms")
+    @classmethod
+    def _known_terms(cls, terms: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(terms) - set(KD_TERMS))
+        if unknown:
+            raise ValueError(f"unknown KD term(s) {unknown}; terms: {', '.join(KD_TERMS)}")
+        if any(w < 0 for w in terms.values()) or not any(w > 0 for w in terms.values()):
+            raise ValueError("distill.terms needs at least one positive weight and no negative one")
+        return {name: w for name, w in terms.items() if w > 0}  # weight 0 switches an inherited term off
 
 
 class OptimConfig(StrictModel):
@@ -212,7 +244,23 @@ class RetrieveConfig(StrictModel):
     runtime: RuntimeConfig = RuntimeConfig()
 
 
-AnyConfig = PretrainConfig | FinetuneConfig | RetrieveConfig
+class KnnConfig(StrictModel):
+    """Weighted kNN classification on frozen features (InstDisc, Wu et al. 2018, as solo-learn reports it): the train
+    list is the memory bank, the test list the queries; a query's score for a class is the sum of exp(cos/T) over
+    those of its k nearest train videos that have the class. Reports top-1/top-5."""
+
+    kind: Literal["knn"] = "knn"
+    data: DataConfig
+    checkpoint: Path | None = Field(None, description="None: a randomly initialised backbone")
+    clip: ClipSpec | None = Field(None, description="None: the checkpoint's clip spec")
+    model: ModelConfig | None = None
+    k: int = Field(20, ge=1, le=1000, description="neighbours that vote (solo-learn: 20; InstDisc: 200)")
+    temperature: float = Field(0.07, gt=0, description="vote weight exp(cosine / T)")
+    clips: int = Field(10, ge=1, le=64, description="clips per video; a video's feature is their mean")
+    runtime: RuntimeConfig = RuntimeConfig()
+
+
+AnyConfig = PretrainConfig | FinetuneConfig | RetrieveConfig | KnnConfig
 
 
 def _nested_models(annotation: Any) -> list[type[BaseModel]]:
@@ -258,9 +306,22 @@ def overridable_fields(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(key for key, is_path in config_fields(model).items() if not is_path and key != "kind")
 
 
+def _hashed_view(config: BaseModel) -> dict[str, Any]:
+    """The config as hashed: KD terms that the deprecated ``distill.target`` can spell are hashed as that target,
+    so configs (and checkpoints' training hashes) from before ``distill.terms`` keep their hashes."""
+    data = config.model_dump(mode="json")
+    distill = data.get("distill")
+    if isinstance(distill, dict) and "terms" in distill:
+        target = legacy_target(distill["terms"])
+        if target is not None:
+            del distill["terms"]
+            distill["target"] = target
+    return data
+
+
 def config_hash(config: BaseModel) -> str:
     """Stable short hash of a config (JSON with sorted keys)."""
-    payload = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    payload = json.dumps(_hashed_view(config), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -271,7 +332,7 @@ RESUME_NEUTRAL = {"runtime": ("log_every", "checkpoint_every", "keep_every", "th
 
 def training_hash(config: BaseModel) -> str:
     """Hash of what determines the trained weights; a checkpoint resumes only under the same one."""
-    data = config.model_dump(mode="json")
+    data = _hashed_view(config)
     for section, keys in RESUME_NEUTRAL.items():
         for key in keys:
             data.get(section, {}).pop(key, None)
@@ -292,6 +353,17 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """``data["a"]["b"]["c"] = value`` for ``"a.b.c"``, creating sections on the way."""
+    node = data
+    *parents, leaf = dotted.strip().split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"{dotted!r}: {part!r} is not a section")
+    node[leaf] = value
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``a.b.c=value`` overrides; values are parsed as YAML scalars (numbers, bools, lists)."""
     import yaml
@@ -301,11 +373,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if "=" not in item:
             raise ValueError(f"override {item!r} must look like key.path=value")
         key, raw = item.split("=", 1)
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"override {item!r}: {part!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            set_dotted(out, key, yaml.safe_load(raw))
+        except ValueError as exc:
+            raise ValueError(f"override {item!r}: {exc}") from None
     return out

@@ -17,6 +17,7 @@ from typing import Literal
 
 BASELINE_SEED_OFFSET = 1000
 GRID_BACKBONES: tuple[str, ...] = ("r3d", "c3d", "r21d")
+ROLES: tuple[str, ...] = ("teacher", "student", "baseline")  # a grid recipe may override any of them (grid.roles)
 GRID_FRACTIONS: tuple[float, ...] = (1.0, 0.5, 0.25, 0.02)
 
 

@@ -38,7 +38,7 @@ from torch import Tensor
 from ml.config import ClipSpec, PretrainConfig
 from ml.engine.checkpoint import safe_load, save_checkpoint
 from ml.errors import CheckpointError
-from ml.import_spec import FORMATS
+from ml.import_spec import FORMATS, IMPORT, ImportConfig
 from ml.models import build_pcl_net
 
 Rule = tuple[str, str | Callable[[re.Match[str]], str]]
@@ -235,6 +235,17 @@ def _load_exact(module: torch.nn.Module, tensors: Mapping[str, Tensor], *, what:
         k = wrong[0]
         raise CheckpointError(f"{what}: {k} has shape {tuple(tensors[k].shape)}, expected {tuple(expected[k].shape)}")
     module.load_state_dict(dict(tensors), strict=True)
+
+
+def run_import(cfg: ImportConfig, *, out_dir: Path, **_: Any) -> Any:
+    """The ``import`` kind's runner (``ml.kinds``): the converted checkpoint as ``out_dir/checkpoint.pt``."""
+    from ml.engine.checkpoint import CHECKPOINT_NAME
+    from ml.engine.runner import RunResult
+
+    result = import_checkpoint(cfg.checkpoint, fmt=cfg.format, backbone=cfg.backbone, out=Path(out_dir) / CHECKPOINT_NAME,
+                               width=cfg.width, modality=cfg.modality)
+    summary = {"kind": IMPORT, "status": "completed", **{k: v for k, v in result.to_dict().items() if k != "path"}}
+    return RunResult("completed", 0, summary, result.path)
 
 
 # ----------------------------------------------------------------------------- the command line

@@ -17,7 +17,8 @@ from ml.config import PretrainConfig
 from ml.engine.evaluate import mean_loss_and_accuracy, prepare_input
 from ml.engine.loop import StepOutput
 from ml.engine.runtime import Runtime
-from ml.losses import NCEMemoryBank, contrastive_kd_loss, kd_kl_loss, nce_softmax_loss
+from ml.kd_terms import KD_TERMS
+from ml.losses import NCEMemoryBank, nce_softmax_loss
 from ml.models import build_pcl_net
 from ml.models.pcl_net import PCLNet, PCLOutputs
 
@@ -103,18 +104,9 @@ class PCLTask:
         return StepOutput(loss=loss, metrics=metrics, samples=int(labels.shape[0]))
 
     def _kd_term(self, student: PCLOutputs, teacher: PCLOutputs) -> Tensor:
-        kd = self.cfg.distill
-        terms: list[Tensor] = []
-        if kd.target in ("pretext", "both"):
-            terms.append(kd_kl_loss(student.logits, teacher.logits, temperature=kd.temperature, t_squared=kd.t_squared))
-        if kd.target in ("contrastive", "both"):
-            s = (student.embeddings[:, 0].float(), student.embeddings[:, 1].float())
-            t = (teacher.embeddings[:, 0].float(), teacher.embeddings[:, 1].float())
-            terms.append(
-                contrastive_kd_loss(
-                    s, t, temperature=kd.temperature, nce_temperature=self.cfg.contrast.temperature, t_squared=kd.t_squared
-                )
-            )
+        """The weighted sum of the configured KD terms (ml.kd_terms)."""
+        terms = [weight * KD_TERMS[name].loss_function()(student, teacher, self.cfg)
+                 for name, weight in self.cfg.distill.terms.items() if weight > 0]
         return torch.stack(terms).sum()
 
     def end_of_epoch(self, epoch: int, *, last: bool) -> dict[str, float]:

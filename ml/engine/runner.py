@@ -18,12 +18,13 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import ConcatDataset
 
+from ml import kinds as kind_registry
 from ml.config import AnyConfig, ClipSpec, DataConfig, FinetuneConfig, ModelConfig, PretrainConfig, RetrieveConfig, config_hash, training_hash
 from ml.data import ClipDataset, DatasetIndex, MultiClipDataset, PCLTupleDataset, index_dataset, scan_index
 from ml.data.clip_needs import frames_needed
 from ml.synthetic_spec import SynthesizeConfig
 from ml.data.frame_cache import DecodedVideoCache
-from ml.data.loader import make_loader, released_loaders
+from ml.data.loader import VideoLoader, make_loader, released_loaders
 from ml.engine.callbacks import Callback
 from ml.engine.checkpoint import load_checkpoint, save_checkpoint
 from ml.engine.classify_task import ClassifierTask
@@ -103,7 +104,7 @@ def load_teacher(path: Path, *, device: torch.device) -> tuple[PCLNet, dict[str,
     return teacher.to(device).eval().requires_grad_(False), state
 
 
-def _run_pcl(cfg: PretrainConfig, *, out_dir: Path, callback: Callback, should_stop: Callable[[], bool] | None,
+def run_pcl(cfg: PretrainConfig, *, out_dir: Path, callback: Callback, should_stop: Callable[[], bool] | None,
              resume: bool, rt: Runtime) -> RunResult:
     min_frames = PCLTupleDataset.min_frames(cfg.clip, cfg.pretext)
     index = prepare_index(cfg.data, min_frames=min_frames, callback=callback)
@@ -203,7 +204,7 @@ def _split_validation(items: list[Any], count: int, seed: int) -> tuple[list[Any
     return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
 
 
-def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, should_stop: Callable[[], bool] | None,
+def run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, should_stop: Callable[[], bool] | None,
                   resume: bool, rt: Runtime) -> RunResult:
     backbone_state = None
     source_meta: dict[str, Any] = {}
@@ -270,20 +271,31 @@ def _run_finetune(cfg: FinetuneConfig, *, out_dir: Path, callback: Callback, sho
     return RunResult(fit.status, fit.epochs_completed, results, loop.checkpoint_path)
 
 
-def _run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt: Runtime) -> RunResult:
-    if cfg.checkpoint is not None:
-        state = load_checkpoint(cfg.checkpoint)
-        model_cfg = ModelConfig(backbone=state["backbone"], width=state["width"], modality=state.get("modality", "res"))
-        clip = cfg.clip or ClipSpec.model_validate(state["clip"])
-        backbone = build_backbone(model_cfg.backbone, width=model_cfg.width)
-        net_key = "net" if "net" in state["task"] else "model"
-        backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state["task"][net_key].items() if k.startswith("backbone.")})
-    else:
-        model_cfg = cfg.model or ModelConfig()
-        clip = cfg.clip or ClipSpec()
-        backbone = build_backbone(model_cfg.backbone, width=model_cfg.width)
-    index = prepare_index(cfg.data, min_frames=frames_needed(clip), callback=callback)
-    videos = eval_loader(_retrieval_videos(index, clip, cfg.eval.retrieval_clips, _frame_cache(cfg.data)), workers=cfg.data.workers, rt=rt)
+def frozen_backbone(checkpoint: Path | None, *, clip: ClipSpec | None,
+                    model: ModelConfig | None) -> tuple[torch.nn.Module, ModelConfig, ClipSpec]:
+    """The backbone an evaluation kind scores: a checkpoint's (its model and, unless given, its clip) or, without one,
+    a randomly initialised ``model`` (the "Random init" row)."""
+    if checkpoint is None:
+        model_cfg = model or ModelConfig()
+        return build_backbone(model_cfg.backbone, width=model_cfg.width), model_cfg, clip or ClipSpec()
+    state = load_checkpoint(checkpoint)
+    model_cfg = ModelConfig(backbone=state["backbone"], width=state["width"], modality=state.get("modality", "res"))
+    backbone = build_backbone(model_cfg.backbone, width=model_cfg.width)
+    net_key = "net" if "net" in state["task"] else "model"
+    backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state["task"][net_key].items() if k.startswith("backbone.")})
+    return backbone, model_cfg, clip or ClipSpec.model_validate(state["clip"])
+
+
+def train_then_test_videos(data: DataConfig, clip: ClipSpec, clips_per_video: int, *, callback: Callback,
+                           rt: Runtime) -> tuple[DatasetIndex, VideoLoader]:
+    """The indexed dataset and one in-order loader over its train videos then its test videos."""
+    index = prepare_index(data, min_frames=frames_needed(clip), callback=callback)
+    return index, eval_loader(_retrieval_videos(index, clip, clips_per_video, _frame_cache(data)), workers=data.workers, rt=rt)
+
+
+def run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt: Runtime, **_: Any) -> RunResult:
+    backbone, model_cfg, clip = frozen_backbone(cfg.checkpoint, clip=cfg.clip, model=cfg.model)
+    index, videos = train_then_test_videos(cfg.data, clip, cfg.eval.retrieval_clips, callback=callback, rt=rt)
     started = time.perf_counter()
     scores: dict[str, Any] = retrieval_eval(backbone.to(rt.device), videos, gallery_size=len(index.train), rt=rt,
                                             modality=model_cfg.modality, ks=cfg.eval.retrieval_ks,
@@ -296,8 +308,8 @@ def _run_retrieve(cfg: RetrieveConfig, *, out_dir: Path, callback: Callback, rt:
     return RunResult("completed", 0, results, None)
 
 
-def _run_synthesize(cfg: SynthesizeConfig, *, callback: Callback,
-                    should_stop: Callable[[], bool] | None) -> RunResult:
+def run_synthesize(cfg: SynthesizeConfig, *, callback: Callback, should_stop: Callable[[], bool] | None,
+                   **_: Any) -> RunResult:
     """Render a synthetic dataset; progress is one step per video (one "epoch")."""
     from ml.synthetic import synthesize
 
@@ -321,18 +333,17 @@ def run(config: AnyConfig | SynthesizeConfig, *, out_dir: Path, callback: Callba
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     callback = callback or Callback()
-    if isinstance(config, SynthesizeConfig):
-        return _run_synthesize(config, callback=callback, should_stop=should_stop)
+    spec = kind_registry.get(config.kind)
+    runner = spec.runner_function()  # ml.kinds: one runner per kind
+    if not spec.uses_runtime:
+        return runner(config, out_dir=out_dir, callback=callback, should_stop=should_stop,  # type: ignore[no-any-return]
+                      resume=resume)
     (out_dir / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2))
-    rt = resolve_runtime(config.runtime, pin_memory=config.data.pin_memory)
-    seed_everything(config.runtime.seed, deterministic=config.runtime.deterministic)
+    rt = resolve_runtime(config.runtime, pin_memory=config.data.pin_memory)  # type: ignore[union-attr]
+    seed_everything(config.runtime.seed, deterministic=config.runtime.deterministic)  # type: ignore[union-attr]
     with released_loaders():  # no DataLoader worker process outlives the run, however it ends
-        if isinstance(config, PretrainConfig):
-            return _run_pcl(config, out_dir=out_dir, callback=callback, should_stop=should_stop, resume=resume, rt=rt)
-        if isinstance(config, FinetuneConfig):
-            return _run_finetune(config, out_dir=out_dir, callback=callback, should_stop=should_stop, resume=resume,
-                                 rt=rt)
-        return _run_retrieve(config, out_dir=out_dir, callback=callback, rt=rt)
+        return runner(config, out_dir=out_dir, callback=callback, should_stop=should_stop,  # type: ignore[no-any-return]
+                      resume=resume, rt=rt)
 
 
 __all__ = ["run", "RunResult", "load_teacher", "prepare_index", "code_version"]

@@ -60,7 +60,7 @@ def test_grid_jobs_roles_dependencies_and_budget(client: TestClient, dataset: di
     for key in ("optim", "clip", "contrast"):  # one budget for student and baseline
         assert s["config"][key] == b["config"][key]
     assert s["config"]["distill"]["alpha"] == 1.0 and b["config"]["distill"]["alpha"] == 0.0
-    assert s["config"]["distill"]["target"] == "both"  # the grid's default, as experiments/reproduce.py
+    assert s["config"]["distill"]["terms"] == {"pretext": 1.0, "contrastive": 1.0}  # the grid's default, as reproduce.py
     assert t["config"]["optim"]["epochs"] == 3 and s["config"]["optim"]["epochs"] == b["config"]["optim"]["epochs"] == 1
     tuned = client.get(f"/jobs/{student['finetune_job_id']}").json()
     assert tuned["status"] == "waiting" and tuned["after_id"] == tuned["parent_id"] == student["job_id"]

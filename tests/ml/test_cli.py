@@ -32,14 +32,14 @@ def test_distill_without_teacher_is_refused(tmp_path, capsys):
 
 def test_cli_round_trip(tiny_dataset, tmp_path, capsys):
     out = tmp_path / "teacher"
-    assert main(["pretrain", "--preset", "tiny", "--data-root", str(tiny_dataset), "--out", str(out),
+    assert main(["pretrain", "--recipe", "tiny", "--data-root", str(tiny_dataset), "--out", str(out),
                  "--set", "optim.epochs=1", "--set", "runtime.max_steps_per_epoch=2", "--set", "data.workers=0",
                  "--set", "optim.batch_size=4"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["status"] == "completed" and "retrieval" in printed
     assert (out / "results.json").is_file() and (out / "checkpoint.pt").is_file()
     ft = tmp_path / "ft"
-    assert main(["finetune", "--preset", "tiny", "--data-root", str(tiny_dataset), "--out", str(ft), "--source",
+    assert main(["finetune", "--recipe", "tiny", "--data-root", str(tiny_dataset), "--out", str(ft), "--source",
                  str(out / "checkpoint.pt"), "--set", "optim.epochs=1", "--set", "data.workers=0",
                  "--set", "optim.batch_size=4", "--set", "val_videos=0"]) == 0
     capsys.readouterr()

@@ -332,3 +332,20 @@ def test_an_imported_teacher_is_a_finetune_source(tmp_path: Path) -> None:
     assert state["kind"] == "pretrain" and state["modality"] == "rgb" and state["backbone"] == "r3d18"
     assert out.dropped == ["fc.bias", "fc.weight"] and out.fresh == ["vcp_head", "proj_head"]
     assert {k.split(".")[0] for k in state["task"]["net"]} == {"backbone", "vcp_head", "proj_head"}
+
+
+def test_the_import_kind_runs_through_the_engine(tmp_path: Path) -> None:
+    """``import`` is a kind of the registry: ml.engine.run dispatches it like any other (no runtime needed)."""
+    from ml.engine import run
+    from ml.import_spec import ImportConfig
+
+    torch.save(dict(torchvision_r3d18_weights(5)), tmp_path / "tv.pth")
+    cfg = ImportConfig(checkpoint=tmp_path / "tv.pth", format="torchvision", backbone="r3d18")
+    result = run(cfg, out_dir=tmp_path / "job")
+    assert result.status == "completed" and result.checkpoint == tmp_path / "job" / "checkpoint.pt"
+    assert result.results["kind"] == "import" and result.results["width"] == WIDTH
+    teacher, _ = load_teacher(result.checkpoint, device=torch.device("cpu"))
+    x = torch.randn(*X_SHAPE)
+    with torch.no_grad():
+        torch.testing.assert_close(teacher.backbone(x), torchvision_r3d18_forward(x, torchvision_r3d18_weights(5)),
+                                   rtol=1e-4, atol=1e-5)

@@ -40,7 +40,7 @@ def test_pair_grid_writes_tables_plots_and_claims_and_reuses_finished_runs(tiny_
     assert len(teacher_curve) == 3 and len(student_curve) == 2  # teachers get their own epoch budget
     student_cfg = json.loads((out / "student-r3d-to-r3d-s0" / "config.json").read_text())
     baseline_cfg = json.loads((out / "baseline-r3d-s0" / "config.json").read_text())
-    assert student_cfg["distill"]["target"] == "both" and student_cfg["distill"]["alpha"] == 1.0
+    assert student_cfg["distill"]["terms"] == {"pretext": 1.0, "contrastive": 1.0} and student_cfg["distill"]["alpha"] == 1.0
     assert baseline_cfg["distill"]["alpha"] == 0.0
     for section in ("optim", "clip", "augment", "contrast", "pretext"):  # one budget for student and baseline
         assert student_cfg[section] == baseline_cfg[section], section
@@ -54,7 +54,7 @@ def test_pair_grid_writes_tables_plots_and_claims_and_reuses_finished_runs(tiny_
 
 
 def test_ucf101_preset_is_the_pcl_recipe_and_estimates_gpu_hours(tmp_path: Path) -> None:
-    preset = reproduce.PRESETS["ucf101"]
+    preset = reproduce.Preset.load("ucf101")
     spec = reproduce.build_grid("pair", 1)[0]
     cfg = reproduce.pretrain_config(spec, preset, tmp_path, tmp_path)
     assert (cfg.clip.frames, cfg.clip.crop, cfg.clip.resize_h, cfg.clip.resize_w) == (16, 112, 128, 171)

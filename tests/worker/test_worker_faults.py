@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 
 from api.main import create_app
-from service_helpers import WorkerProcess, make_settings, tiny, wait_for, wait_job
+from service_helpers import WorkerProcess, make_settings, render_dataset, tiny, wait_for, wait_job
 from tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -38,9 +38,7 @@ def cluster(tmp_path: Path, pg_url: str, redis_url: str) -> Iterator[tuple[TestC
 
 
 def _dataset(c: TestClient) -> dict[str, Any]:
-    r = c.post("/datasets/synthetic", json={"classes": 3, "videos_per_class": 4, "frames": 40})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return render_dataset(c, classes=3, videos_per_class=4, frames=40)  # registered before any worker runs
 
 
 def _metric_rows(settings: Any, job_id: int) -> list[tuple[str, int, int, int]]:
