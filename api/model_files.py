@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ml import kinds as kind_registry
+
 from persistence import repo
 from persistence.base import utcnow
 from persistence.models import Job
@@ -31,7 +33,7 @@ ONNX_NAME = "model.onnx"
 REPORT_NAME = "report.json"
 REPORT_RUNS, REPORT_WARMUP = 3, 1  # timed and warm-up passes of a served report card
 _measuring = threading.Lock()  # one card measured at a time: timings do not share the CPU with each other
-EXPORTABLE_KINDS = ("finetune", "pretrain", "distill", "import")
+EXPORTABLE_KINDS = kind_registry.producing(kind_registry.BACKBONE)  # a network to export: any but results/datasets
 
 
 def onnx_file(checkpoint: Path, job_dir: Path) -> Path:
