@@ -2,6 +2,8 @@
 
 import * as api from "./api.js";
 import { h, clear, errorBox, spinner, toast } from "./ui.js";
+import { parseHash } from "./url.js";
+import { summariseHealth } from "./health.js";
 
 const ROUTES = [
   { pattern: /^\/?$/, redirect: "#/jobs" },
@@ -19,21 +21,6 @@ const ROUTES = [
 const main = document.getElementById("main");
 let cleanup = null;
 let renderSeq = 0;
-
-export function parseHash(hash = window.location.hash) {
-  const raw = hash.replace(/^#/, "") || "/";
-  const [path, qs = ""] = raw.split("?");
-  return { path, query: new URLSearchParams(qs) };
-}
-
-/** Changes the query of the current route without re-rendering (filters, chart options). */
-export function replaceQuery(params) {
-  const { path } = parseHash();
-  const qs = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") qs.set(k, v);
-  const s = qs.toString();
-  history.replaceState(null, "", `#${path}${s ? `?${s}` : ""}`);
-}
 
 async function route() {
   const seq = ++renderSeq;
@@ -81,6 +68,19 @@ async function route() {
   }
 }
 
+// narrow screens: the nav folds behind the Menu button and closes again once an entry is chosen
+function setupNavToggle() {
+  const button = document.getElementById("nav-toggle");
+  const nav = document.getElementById("main-nav");
+  const set = (open) => {
+    button.setAttribute("aria-expanded", String(open));
+    nav.classList.toggle("open", open);
+  };
+  button.addEventListener("click", () => set(button.getAttribute("aria-expanded") !== "true"));
+  nav.addEventListener("click", (e) => e.target.closest("a") && set(false));
+  document.addEventListener("keydown", (e) => e.key === "Escape" && button.getAttribute("aria-expanded") === "true" && (set(false), button.focus()));
+}
+
 function setNav(active) {
   for (const a of document.querySelectorAll("[data-nav]")) {
     if (a.dataset.nav === active) a.setAttribute("aria-current", "page");
@@ -92,27 +92,6 @@ function setNav(active) {
 
 let healthTimer = null;
 let healthDelay = 10000;
-
-export function summariseHealth(hv) {
-  const workers = api.rows(hv.workers ?? []);
-  const alive = workers.filter((w) => w.alive !== false && w.status !== "offline");
-  const problems = Array.isArray(hv.problems) ? hv.problems : [];
-  const mentions = (word) => problems.some((p) => String(p).startsWith(word));
-  // without a token the server tells only its status and problems (no checks, no workers)
-  const detailed = hv.workers !== undefined && hv.workers !== null;
-  const dbOk = hv.database !== undefined && hv.database !== null ? okValue(hv.database) : !mentions("database");
-  const brokerOk = hv.broker !== undefined && hv.broker !== null ? okValue(hv.broker) : !mentions("broker");
-  const noWorkers = detailed ? alive.length === 0 : mentions("no live workers");
-  return { workers, alive, dbOk, brokerOk, detailed, noWorkers, ok: dbOk && brokerOk && !noWorkers };
-}
-
-export function okValue(v) {
-  if (v === undefined || v === null) return true;
-  if (typeof v === "boolean") return v;
-  if (typeof v === "string") return /^(ok|up|healthy|true|connected)$/i.test(v);
-  if (typeof v === "object") return okValue(v.ok ?? v.status ?? v.healthy ?? true);
-  return Boolean(v);
-}
 
 async function pollHealth() {
   const el = document.getElementById("health");
@@ -178,5 +157,6 @@ document.addEventListener("visibilitychange", () => {
 });
 
 setupSettings();
+setupNavToggle();
 pollHealth();
 route();

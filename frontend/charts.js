@@ -25,7 +25,8 @@ export function loadPlotly() {
 }
 
 // A colour-blind-friendly palette (Okabe–Ito, then Tableau) for series and runs.
-export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8c6d31", "#4e79a7", "#59a14f", "#b07aa1", "#9c755f", "#76b7b2"];
+// 16 distinct colours (Okabe-Ito first): series of one panel take them in turn, so none share one
+export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8c6d31", "#4e79a7", "#59a14f", "#b07aa1", "#9c755f", "#76b7b2", "#e15759", "#edc948", "#17becf", "#bcbd22"];
 export const TEACHER_COLOR = "#6b7280";
 
 /** TensorBoard-style exponential moving average with debiasing; weight in [0, 1). */
@@ -75,6 +76,9 @@ function metricOrder(a, b) {
   if (ia >= 0 || ib >= 0) return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
   return a.localeCompare(b, undefined, { numeric: true });
 }
+
+/** Metric names in reading order: top-1 before top-5 before top-10. */
+export const sortNames = (names) => [...names].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
 
 /** Human labels for the metric names the engine writes; `both` says the step-level twin exists too. */
 export function metricLabel(name, { both = false } = {}) {
@@ -132,23 +136,31 @@ export function earliestTime(seriesList) {
   return Number.isFinite(t0) ? t0 : null;
 }
 
-/** The common layout: light, compact, hover by x, legend on top. */
+/** The page's colours (style.css: light, or dark when the browser prefers it) for the charts. */
+export function theme() {
+  const css = getComputedStyle(document.documentElement);
+  const v = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+  return { text: v("--text", "#111827"), text2: v("--text-2", "#374151"), surface: v("--surface", "#ffffff"), grid: v("--line-soft", "#eef0f3"), border: v("--border-strong", "#d1d5db") };
+}
+
+/** The common layout: compact, in the page's colours, hover by x, legend on top. */
 export function baseLayout({ title, xTitle, yTitle, log = false, percent = false, height = 300, shapes = [], annotations = [] } = {}) {
+  const c = theme();
   return {
-    title: title ? { text: title, x: 0, xanchor: "left", font: { size: 14, color: "#111827" } } : undefined,
+    title: title ? { text: title, x: 0, xanchor: "left", font: { size: 14, color: c.text } } : undefined,
     height,
     margin: { l: 56, r: 16, t: title ? 36 : 12, b: 44 },
     paper_bgcolor: "rgba(0,0,0,0)",
-    plot_bgcolor: "#ffffff",
-    font: { family: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#374151" },
+    plot_bgcolor: c.surface,
+    font: { family: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: c.text2 },
     hovermode: "x unified",
-    hoverlabel: { bgcolor: "#ffffff", bordercolor: "#d1d5db" },
+    hoverlabel: { bgcolor: c.surface, bordercolor: c.border, font: { color: c.text }, namelength: -1 }, // names in full
     legend: { orientation: "h", y: -0.22, x: 0, font: { size: 11 } },
-    xaxis: { title: { text: xTitle || "", standoff: 6 }, gridcolor: "#eef0f3", zeroline: false, automargin: true },
+    xaxis: { title: { text: xTitle || "", standoff: 6 }, gridcolor: c.grid, zeroline: false, automargin: true },
     yaxis: {
       title: { text: yTitle || "" },
       type: log ? "log" : "linear",
-      gridcolor: "#eef0f3",
+      gridcolor: c.grid,
       zeroline: false,
       tickformat: percent && !log ? ".0%" : undefined,
       automargin: true,
@@ -165,6 +177,34 @@ export const PLOT_CONFIG = {
   modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
   toImageButtonOptions: { format: "png", scale: 2 },
 };
+
+/** A trace's hover line: its whole name and its value formatted (a percentage for accuracies). */
+export const hoverTemplate = (name, percent) => `${name.replace(/[<>&]/g, "")}: %{y:${percent ? ".1%" : ".4~g"}}<extra></extra>`;
+
+/**
+ * Layout details that depend on the data: whole-number epoch ticks (no 1.2, 1.4), a linear axis and a sensible
+ * range for a constant series (a flat learning rate gets no log axis zoomed into float noise).
+ */
+export function fitAxes(layout, traces, xMode) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  let xMax = 0;
+  for (const t of traces) {
+    for (const y of t.y || []) if (Number.isFinite(y)) {
+      lo = Math.min(lo, y);
+      hi = Math.max(hi, y);
+    }
+    for (const x of t.x || []) if (Number.isFinite(x)) xMax = Math.max(xMax, x);
+  }
+  if (xMode === "epoch") {
+    layout.xaxis.tick0 = 0;
+    layout.xaxis.dtick = Math.max(1, Math.ceil(xMax / 10));
+  }
+  if (!Number.isFinite(lo) || hi - lo > 1e-9 * Math.max(Math.abs(hi), 1e-12)) return;
+  layout.yaxis.type = "linear";
+  const pad = Math.abs(lo) * 0.5 || 1;
+  layout.yaxis.range = [lo - pad, hi + pad];
+}
 
 /** Draws or redraws; records the point count on the element for tests and for screen readers. */
 export async function render(el, traces, layout) {

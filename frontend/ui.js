@@ -237,3 +237,23 @@ export function backboneOf(job) {
 export function widthOf(job) {
   return job?.width ?? job?.config?.model?.width ?? job?.request?.width;
 }
+
+/** Calls fn at most once per ms, the last call of a burst included. */
+export function throttle(fn, ms) {
+  let last = 0;
+  let t = null;
+  return () => {
+    const now = Date.now();
+    const wait = last + ms - now;
+    if (wait <= 0) {
+      last = now;
+      fn();
+    } else if (!t) {
+      t = setTimeout(() => {
+        t = null;
+        last = Date.now();
+        fn();
+      }, wait);
+    }
+  };
+}

@@ -6,11 +6,10 @@
 
 import * as api from "../api.js";
 import * as charts from "../charts.js";
-import { replaceQuery } from "../app.js";
+import { updateQuery } from "../url.js";
 import { h, clear, statusBadge, fmtNumber, fmtPct, errorBox, emptyState, nextId, saveBlob, debounce, toast } from "../ui.js";
-import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, pickCurveMetric, chartScaleControls } from "./common.js";
-import { loadPrefs, savePrefs } from "./job.js";
-import { countsText } from "./experiments.js";
+import { teacherId, jobLink, modelText, kdTag, jobLabel, alphaOf, isAccuracy, headlineMetric, countsText, fmtGap } from "../components/jobinfo.js";
+import { loadPrefs, savePrefs, chartScaleControls, prefChoice, X_CHOICES } from "../components/chartprefs.js";
 
 const ROLE_DASH = { teacher: "dash", student: "solid", baseline: "dot" };
 
@@ -22,9 +21,11 @@ export function runLabel(run) {
 
 
 export async function render(root, { query }) {
-  const prefs = loadPrefs();
+  const prefs = loadPrefs(query);
   let ids = (query.get("ids") || "").split(",").map(Number).filter((x) => Number.isInteger(x) && x > 0);
   let metric = query.get("metric") || "";
+  // the metric is the user's once chosen (in the dropdown, or in the link opened); until then the headline one
+  let metricChosen = Boolean(metric);
   let refId = query.get("ref") ? Number(query.get("ref")) : null;
   const experimentId = Number(query.get("experiment")) || null;
   let experiment = null;
@@ -105,6 +106,7 @@ export async function render(root, { query }) {
   const metricId = nextId("metric");
   const metricSel = h("select", { id: metricId, onchange: () => {
     metric = metricSel.value;
+    metricChosen = true;
     sync();
     draw();
   } });
@@ -114,16 +116,7 @@ export async function render(root, { query }) {
     sync();
     draw();
   } });
-  const xName = nextId("cx");
-  const xGroup = h("fieldset", { class: "segmented" }, h("legend", {}, "X axis"),
-    ["epoch", "step", "time"].map((m) => {
-      const rid = nextId("cxr");
-      return [h("input", { type: "radio", name: xName, id: rid, value: m, checked: prefs.x === m, onchange: () => {
-        prefs.x = m;
-        savePrefs(prefs);
-        draw();
-      } }), h("label", { for: rid }, m[0].toUpperCase() + m.slice(1))];
-    }));
+  const xGroup = prefChoice(prefs, "x", "X axis", X_CHOICES, () => draw());
   const scaleControls = chartScaleControls(prefs, { draw: () => draw(), drawSoon: () => drawSoon(), save: savePrefs });
   const pngBtn = h("button", { class: "btn btn-small", type: "button", "data-testid": "export-png", onclick: exportPng }, "Export PNG");
   const csvBtn = h("button", { class: "btn btn-small", type: "button", "data-testid": "export-csv", onclick: exportCsv }, "Export CSV");
@@ -144,7 +137,7 @@ export async function render(root, { query }) {
       experimentId ? [h("h2", {}, "Experiment summary"), expWrap] : null, h("h2", {}, "Final numbers"), tableWrap)));
 
   function sync() {
-    replaceQuery({ experiment: experimentId ?? "", ids: ids.join(","), metric, ref: refId ?? "" });
+    updateQuery({ experiment: experimentId ?? "", ids: ids.join(","), metric: metricChosen ? metric : "", ref: refId ?? "" });
   }
 
   function selectedJobs() {
@@ -161,9 +154,10 @@ export async function render(root, { query }) {
   function fillControls() {
     const names = new Set();
     for (const i of ids) for (const [n, pts] of Object.entries(data.get(i) || {})) if (pts.length) names.add(n);
-    const sorted = [...names].sort();
-    if (!metric || !names.has(metric)) metric = pickCurveMetric(ids.map((i) => data.get(i) || {})) || sorted[0] || "";
-    clear(metricSel, sorted.map((n) => h("option", { value: n }, `${charts.metricLabel(n, { both: n.startsWith(charts.EPOCH_PREFIX) && names.has(charts.baseName(n)) })}  (${n})`)));
+    if (!metricChosen || !metric) metric = headlineMetric(selectedJobs(), ids.map((i) => data.get(i) || {})) || "";
+    if (metric) names.add(metric); // the headline metric is offered before its first point
+    const sorted = charts.sortNames(names);
+    clear(metricSel, sorted.map((n) => h("option", { value: n }, charts.metricLabel(n, { both: n.startsWith(charts.EPOCH_PREFIX) && names.has(charts.baseName(n)) }))));
     metricSel.value = metric;
     if (refId === null || !ids.includes(refId)) refId = defaultRef();
     clear(refSel, h("option", { value: "" }, "none"), selectedJobs().map((j) => h("option", { value: String(j.id) }, jobLabel(j))));
@@ -240,16 +234,20 @@ export async function render(root, { query }) {
     }
     if (chartEl.querySelector(".empty")) chartEl.replaceChildren();
     const traces = [];
+    // epoch means are drawn as they are: no smoothing slider for them
+    const smoothable = !metric.startsWith(charts.EPOCH_PREFIX);
+    scaleControls[0].hidden = !smoothable;
+    const percent = isAccuracy(metric);
     const refPts = refId !== null ? data.get(refId)?.[metric] || [] : [];
     const refFinal = refPts.length ? refPts[refPts.length - 1].value : undefined;
     ids.forEach((id, idx) => {
       const j = jobs.get(id);
       const { xs, ys } = xy(id);
       const isRef = id === refId;
-      const color = isRef ? "#111827" : charts.PALETTE[idx % charts.PALETTE.length];
+      const color = isRef ? charts.theme().text : charts.PALETTE[idx % charts.PALETTE.length];
       const run = runs.get(id);
       const name = run ? `#${id} ${runLabel(run)}` : `#${id} ${j ? `${j.kind === "distill" ? (alphaOf(j) === 0 ? "no-KD" : "KD") : j.kind} ${modelText(j)}` : ""}`;
-      const smoothed = prefs.smoothing > 0 && xs.length > 2 && !metric.startsWith(charts.EPOCH_PREFIX);
+      const smoothed = prefs.smoothing > 0 && xs.length > 2 && smoothable;
       if (smoothed) traces.push({ type: "scatter", mode: "lines", x: xs, y: ys, line: { color, width: 1 }, opacity: 0.2, hoverinfo: "skip", showlegend: false, meta: { count: true } });
       traces.push({
         type: "scatter",
@@ -258,6 +256,7 @@ export async function render(root, { query }) {
         x: xs,
         y: smoothed ? charts.smooth(ys, prefs.smoothing) : ys,
         name: isRef ? `${name} (reference)` : name,
+        hovertemplate: charts.hoverTemplate(isRef ? `${name} (reference)` : name, percent),
         line: { color, width: isRef ? 2.5 : 2, dash: isRef ? "dash" : run ? ROLE_DASH[run.role] || "solid" : "solid" },
         meta: { count: !smoothed },
       });
@@ -265,7 +264,7 @@ export async function render(root, { query }) {
     const shapes = [];
     const annotations = [];
     if (refFinal !== undefined && isAccuracy(metric)) {
-      const line = charts.hline(refFinal, { color: "#111827", label: `reference final ${fmt(refFinal)}` });
+      const line = charts.hline(refFinal, { color: charts.theme().text, label: `reference final ${fmt(refFinal)}` });
       shapes.push(line.shape);
       annotations.push(line.annotation);
     }
@@ -273,12 +272,13 @@ export async function render(root, { query }) {
       title: charts.metricLabel(metric || ""),
       xTitle: charts.X_TITLES[prefs.x],
       log: prefs.log,
-      percent: isAccuracy(metric),
+      percent,
       height: 420,
       shapes,
       annotations,
     });
     layout.legend = { orientation: "v", x: 1.02, y: 1, font: { size: 11 } };
+    charts.fitAxes(layout, traces, prefs.x);
     layout.margin.r = 8;
     try {
       await charts.render(chartEl, traces, layout);
@@ -332,7 +332,7 @@ export async function render(root, { query }) {
         h("td", {}, statusBadge(j.status)),
         h("td", { class: "num" }, fmt(final)),
         h("td", { class: "num" }, fmt(best)),
-        h("td", { class: "num" }, gap === undefined ? "—" : h("span", { class: gap >= 0 === higherBetter ? "good" : "bad" }, `${gap >= 0 ? "+" : "−"}${fmt(Math.abs(gap))}`)),
+        h("td", { class: "num" }, gap === undefined ? "—" : h("span", { class: gap >= 0 === higherBetter ? "good" : "bad", "data-testid": "gap" }, fmtGap(metric, gap))),
         h("td", { class: "num", "data-testid": "epochs-to-reach" }, reach === null ? "—" : reach === Infinity ? h("span", { class: "muted" }, "not reached") : fmtNumber(Math.round(reach * 100) / 100)),
         h("td", { class: "num" }, String(pts.length)));
     });

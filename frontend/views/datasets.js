@@ -2,8 +2,9 @@
 
 import * as api from "../api.js";
 import { h, clear, errorBox, emptyState, barList, fmtAgo, fmtNumber, toast, kv } from "../ui.js";
-import { simpleForm } from "./forms.js";
-import { demoButton, jobLink } from "./common.js";
+import { simpleForm } from "../components/form.js";
+import { jobLink } from "../components/jobinfo.js";
+import { demoButton } from "../components/actions.js";
 
 export async function render(root, { params, setTitle }) {
   const selectedId = params.id ? Number(params.id) : null;

@@ -4,13 +4,9 @@
 
 import * as api from "../api.js";
 import { h, clear, statusBadge, fmtAgo, errorBox, emptyState, isActive, spinner } from "../ui.js";
-import { experimentForm } from "./newexperiment.js";
+import { experimentForm } from "../components/experimentform.js";
+import { countsText } from "../components/jobinfo.js";
 
-const ORDER = ["completed", "running", "queued", "waiting", "failed", "cancelled"];
-
-export function countsText(counts) {
-  return ORDER.filter((s) => counts?.[s]).map((s) => `${counts[s]} ${s}`).join(" · ") || "no jobs";
-}
 
 export async function render(root, { query }) {
   let timer = null;

@@ -1,9 +1,11 @@
 // #/jobs: every job with its status, progress, ETA, queue position and teacher; filters; selection to compare.
 
 import * as api from "../api.js";
-import { replaceQuery } from "../app.js";
+import { replaceQuery } from "../url.js";
 import { h, clear, statusBadge, progressBar, fmtAgo, errorBox, emptyState, announce, isActive, nextId } from "../ui.js";
-import { KINDS, KIND_LABEL, STATUSES, teacherId, sourceId, jobLink, modelText, kdTag, timingText, epochText, demoButton, actionButtons, headline } from "./common.js";
+import { KIND_LABEL, STATUSES, teacherId, sourceId, jobLink, modelText, kdTag, timingText, epochText, headline } from "../components/jobinfo.js";
+import { demoButton, actionButtons } from "../components/actions.js";
+import { jobKinds } from "../components/jobfields.js";
 
 const PAGE = 50;
 
@@ -33,7 +35,8 @@ export async function render(root, { query }) {
     ),
   );
 
-  const kindSel = select("Kind", "kind", [["", "All kinds"], ...KINDS.map((k) => [k, KIND_LABEL[k]])]);
+  const kinds = await jobKinds(); // the server's names (GET /openapi.json)
+  const kindSel = select("Kind", "kind", [["", "All kinds"], ...kinds.map((k) => [k, KIND_LABEL[k] || k])]);
   const statusSel = select("Status", "status", [["", "All statuses"], ...STATUSES.map((s) => [s, s[0].toUpperCase() + s.slice(1)])]);
   const datasetSel = select("Dataset", "dataset_id", [["", "All datasets"]]);
   root.append(h("form", { class: "filters", role: "search", "aria-label": "Filter jobs", onsubmit: (e) => e.preventDefault() }, kindSel.wrap, statusSel.wrap, datasetSel.wrap, count));
@@ -86,7 +89,7 @@ export async function render(root, { query }) {
 
   function renderTable(payload) {
     const jobs = api.rows(payload);
-    const total = payload.count ?? jobs.length;
+    const total = payload.count;
     count.textContent = `${total} job${total === 1 ? "" : "s"}`;
     if (!jobs.length) {
       const filtered = filters.kind || filters.status || filters.dataset_id;
@@ -125,24 +128,24 @@ export async function render(root, { query }) {
         "tr",
         { class: `row-link status-row-${job.status}`, "data-job-id": job.id, "data-status": job.status },
         h("td", { class: "col-check" }, box),
-        h("td", { class: "col-id" }, jobLink(job.id)),
+        h("td", { class: "col-id", "data-label": "ID" }, jobLink(job.id)),
         h(
           "td",
-          {},
+          { "data-label": "Job" },
           h("a", { href: `#/jobs/${job.id}`, class: "job-name" }, job.name || KIND_LABEL[job.kind] || job.kind),
           h("div", { class: "sub" }, job.kind, kdTag(job) ? ` · ${kdTag(job)}` : ""),
         ),
-        h("td", {}, h("span", { class: "mono" }, modelText(job))),
-        h("td", {}, datasetName(job.dataset_id)),
-        h("td", {}, t !== null ? h("span", {}, "teacher ", jobLink(t)) : s !== null ? h("span", {}, "from ", jobLink(s)) : h("span", { class: "muted" }, "—")),
-        h("td", {}, statusBadge(job.status), job.cancel_requested && isActive(job.status) ? h("div", { class: "sub" }, "cancelling…") : null),
+        h("td", { "data-label": "Backbone" }, h("span", { class: "mono" }, modelText(job))),
+        h("td", { "data-label": "Dataset" }, datasetName(job.dataset_id)),
+        h("td", { "data-label": "Teacher / source" }, t !== null ? h("span", {}, "teacher ", jobLink(t)) : s !== null ? h("span", {}, "from ", jobLink(s)) : h("span", { class: "muted" }, "—")),
+        h("td", { "data-label": "Status" }, statusBadge(job.status), job.cancel_requested && isActive(job.status) ? h("div", { class: "sub" }, "cancelling…") : null),
         h(
           "td",
-          { class: "col-progress" },
+          { class: "col-progress", "data-label": "Progress" },
           progressBar(job.progress, { label: `Job #${job.id} progress`, status: job.status }),
           h("div", { class: "sub" }, [epochText(job), timingText(job)].filter(Boolean).join(" · ") || (head ? `${head.label} ${head.text}` : job.status === "failed" ? "failed" : "")),
         ),
-        h("td", { class: "sub nowrap", title: job.created_at || "" }, fmtAgo(job.created_at)),
+        h("td", { class: "sub nowrap", "data-label": "Created", title: job.created_at || "" }, fmtAgo(job.created_at)),
         h(
           "td",
           { class: "col-actions" },
@@ -163,7 +166,7 @@ export async function render(root, { query }) {
     }
     const table = h(
       "table",
-      { class: "table jobs-table" },
+      { class: "table jobs-table card-rows" },
       h("caption", { class: "sr-only" }, "Jobs"),
       h(
         "thead",
@@ -210,7 +213,7 @@ export async function render(root, { query }) {
       );
       if (stopped) return;
       const jobs = api.rows(payload);
-      const signature = JSON.stringify(jobs.map((j) => [j.id, j.status, j.progress, j.epoch, j.queue_position, j.eta_s, j.cancel_requested])) + (payload.count ?? "");
+      const signature = JSON.stringify(jobs.map((j) => [j.id, j.status, j.progress, j.epoch, j.queue_position, j.eta_s, j.cancel_requested])) + payload.count;
       if (force || signature !== lastSignature) {
         const focused = document.activeElement && document.activeElement.closest(".jobs-table") ? document.activeElement.id : null;
         renderTable(payload);

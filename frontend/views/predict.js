@@ -1,8 +1,9 @@
-// #/predict?model=7 — drop a video, pick a fine-tuned model, read the top-5, the sampled frames and latency.
+// #/predict?model=7 — drop a video, pick a fine-tuned model, press Classify (one prediction per press), read the
+// top-k (k = min(5, classes)), the sampled frames and latency.
 
 import * as api from "../api.js";
 import { h, clear, errorBox, emptyState, barList, fmtPct, fmtNumber, fmtBytes, fmtAgo, announce } from "../ui.js";
-import { demoButton } from "./common.js";
+import { demoButton } from "../components/actions.js";
 
 export async function render(root, { query }) {
   root.append(h("div", { class: "page-head" },
@@ -10,7 +11,8 @@ export async function render(root, { query }) {
 
   let models = [];
   try {
-    models = api.rows(await api.listModels()).filter((m) => (m.kind || "finetune") === "finetune"); // imports are teachers, not classifiers
+    // a bare list, best first; imports (kind "import") are teachers, not classifiers /predict can serve
+    models = (await api.listModels()).filter((m) => (m.kind || "finetune") === "finetune");
   } catch (err) {
     root.append(errorBox(err));
     return;
@@ -41,14 +43,18 @@ export async function render(root, { query }) {
     h("div", { class: "actions" }, runBtn));
 
   const result = h("section", { class: "panel predict-result", "aria-live": "polite", "aria-busy": "false", "data-testid": "predict-result" },
-    h("p", { class: "muted" }, "The top-5 classes appear here."));
+    h("p", { class: "muted" }, "Choose a video and press Classify: the most likely classes appear here."));
   root.append(h("div", { class: "predict-layout" }, h("section", { class: "panel" }, form, preview), result));
 
   let file = null;
   let previewUrl = null;
 
+  const currentModel = () => models.find((x) => String(x.id) === modelSel.value);
+  /** How many classes to ask for: five, or all of them when the model has fewer. */
+  const topK = (m) => Math.max(1, Math.min(5, m?.labels || 5));
+
   function showModel() {
-    const m = models.find((x) => String(x.id) === modelSel.value);
+    const m = currentModel();
     if (!m) return clear(modelInfo);
     const acc = testAccuracy(m);
     clear(modelInfo,
@@ -71,6 +77,7 @@ export async function render(root, { query }) {
     }
     fileName.textContent = `${file.name} · ${fmtBytes(file.size)}`;
     runBtn.disabled = false;
+    clear(result, h("p", { class: "muted" }, `Press Classify to classify ${file.name}.`));
     if (file.type.startsWith("video/") && preview.canPlayType(file.type)) {
       previewUrl = URL.createObjectURL(file);
       preview.src = previewUrl;
@@ -79,7 +86,6 @@ export async function render(root, { query }) {
       preview.removeAttribute("src");
       preview.hidden = true;
     }
-    run();
   }
 
   let seq = 0;
@@ -91,7 +97,7 @@ export async function render(root, { query }) {
     clear(result, h("div", { class: "loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), `Classifying ${file.name}…`));
     const t0 = performance.now();
     try {
-      const res = await api.predict(file, { model: modelSel.value, topK: 5 });
+      const res = await api.predict(file, { model: modelSel.value, topK: topK(currentModel()) });
       if (mine !== seq) return;
       renderResult(res, performance.now() - t0);
       const top = res.top_k?.[0];
@@ -110,9 +116,11 @@ export async function render(root, { query }) {
   function renderResult(res, roundTripMs) {
     const top = res.top_k || [];
     const frames = res.frames_sampled || [];
+    const model = models.find((m) => m.id === res.model);
     clear(
       result,
-      h("div", { class: "panel-head" }, h("h2", {}, "Top-5"), h("span", { class: "muted" }, file ? file.name : "")),
+      h("div", { class: "panel-head" }, h("h2", {}, `Top-${top.length || topK(model)}`), h("span", { class: "muted" }, file ? file.name : "")),
+      chanceHint(top, model?.labels),
       top.length
         ? h("div", { "data-testid": "topk" }, barList(top.map((t) => ({ label: t.label, value: t.score })), { max: 1, format: (v) => fmtPct(v), className: "topk" }))
         : h("p", {}, "The model returned no classes."),
@@ -127,7 +135,10 @@ export async function render(root, { query }) {
 
   modelSel.addEventListener("change", () => {
     showModel();
-    if (file) run();
+    seq++; // a prediction of the model before no longer shows
+    runBtn.disabled = !file;
+    result.setAttribute("aria-busy", "false");
+    clear(result, h("p", { class: "muted" }, file ? `Press Classify to classify ${file.name} with this model.` : "Choose a video and press Classify."));
   });
   fileInput.addEventListener("change", () => setFile(fileInput.files[0]));
   form.addEventListener("submit", (e) => {
@@ -168,9 +179,18 @@ function modelName(m) {
 }
 
 function testAccuracy(m) {
-  const t = m.test || {};
-  const v = t.video_top1 ?? t.accuracy ?? t.top1 ?? t.clip_top1 ?? m.test_accuracy;
+  const t = m.test;
+  const v = t.video_top1;
   return typeof v === "number" ? v : undefined;
+}
+
+/** A warning when the best score is close to a uniform guess over the model's classes. */
+function chanceHint(top, classes) {
+  if (!top.length || !classes || classes < 2) return null;
+  const chance = 1 / classes;
+  if (top[0].score >= Math.min(1, 1.5 * chance)) return null;
+  return h("p", { class: "alert alert-info", role: "status", "data-testid": "chance-hint" },
+    `The scores are close to chance (1 in ${classes} = ${fmtPct(chance)}): the model cannot tell these classes apart yet; it may need more training, or the clip is unlike its training videos.`);
 }
 
 function stat(label, value, sub, testid) {

@@ -1,9 +1,9 @@
 // #/workers — workers, their device, the job each runs, queue depth and the service checks.
 
 import * as api from "../api.js";
-import { summariseHealth } from "../app.js";
+import { summariseHealth } from "../health.js";
 import { h, clear, errorBox, fmtAgo, statusBadge, emptyState, progressBar } from "../ui.js";
-import { jobLabel, timingText, epochText } from "./common.js";
+import { jobLabel, timingText, epochText } from "../components/jobinfo.js";
 
 export async function render(root) {
   root.append(h("div", { class: "page-head" },
@@ -40,8 +40,8 @@ export async function render(root) {
   function draw(hv, running, queuedPage, waitingPage) {
     const s = summariseHealth(hv);
     const queued = api.rows(queuedPage);
-    const queueDepth = queuedPage.count ?? queued.length;
-    const waitingDepth = waitingPage.count ?? api.rows(waitingPage).length;
+    const queueDepth = queuedPage.count;
+    const waitingDepth = waitingPage.count;
     const card = (label, ok, value, sub, testid) => h("div", { class: `card ${ok === false ? "card-bad" : ""}`, "data-testid": testid },
       h("div", { class: "card-label" }, label), h("div", { class: "card-value" }, ok === undefined ? value : h("span", { class: ok ? "good" : "bad" }, value)), sub ? h("div", { class: "card-sub" }, sub) : null);
     clear(checks,

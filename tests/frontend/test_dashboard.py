@@ -151,6 +151,51 @@ def test_compare_two_runs_and_export(page: Any, demo: dict[str, Any], shots: Any
     assert dl.value.suggested_filename.endswith(".png") and png[:4] == b"\x89PNG"
 
 
+def test_compare_defaults_to_the_headline_metric(page: Any, server: Any, demo: dict[str, Any]) -> None:
+    """Opened while a run has no metrics yet, Compare shows retrieval top-1 (the SSL runs' headline), not the
+    alphabetically first metric, and leaves it out of the URL so it is not pinned; a classifier alone is judged by
+    its accuracy. A metric picked in the dropdown goes into the URL."""
+    job = server.post("/jobs", {"kind": "pretrain", "dataset_id": demo["dataset"]["id"], "width": 0.125, "clip": "tiny",
+                                "epochs": 1, "max_steps_per_epoch": 1, "data_workers": 0})
+    server.post(f"/jobs/{job['id']}/cancel")
+    classifier = demo["classifier"]["id"]
+    page.goto(f"/#/compare?ids={job['id']},{classifier}")
+    metric = page.locator("select[id^=metric]")
+    page.wait_for_function("() => document.querySelector('select[id^=metric]')?.options.length > 1")
+    assert metric.input_value() == "epoch/retrieval_top1"
+    assert "metric=" not in page.url
+    other = page.evaluate("() => [...document.querySelector('select[id^=metric]').options].map(o => o.value)"
+                          ".find(v => v !== 'epoch/retrieval_top1')")
+    metric.select_option(other)
+    page.wait_for_function("() => location.hash.includes('metric=')")
+
+    page.goto(f"/#/compare?ids={classifier}")
+    page.wait_for_function("() => document.querySelector('select[id^=metric]')?.options.length > 1")
+    assert metric.input_value() in ("epoch/val_acc", "epoch/acc")
+
+
+def test_chart_settings_are_per_page_and_in_the_url(page: Any, demo: dict[str, Any]) -> None:
+    """A Time axis chosen on Compare is in that page's URL (a link reproduces it) and does not change a job page."""
+    t, s = demo["teacher"]["id"], demo["student"]["id"]
+    page.goto(f"/#/compare?ids={t},{s}")
+    page.wait_for_function("() => Number(document.getElementById('compare-chart')?.dataset.points || 0) >= 2")
+    page.get_by_role("group", name="Chart options").get_by_text("Time", exact=True).click()
+    page.wait_for_function("() => location.hash.includes('x=time')")
+    link = page.url
+    page.goto(f"/#/jobs/{s}")
+    page.wait_for_function(f"({POINTS})() > 0")
+    assert page.get_by_role("radio", name="Epoch", exact=True).is_checked()
+    assert "x=" not in page.url
+    page.get_by_label("Log scale").check()
+    page.wait_for_function("() => location.hash.includes('log=1')")
+    page.goto("/#/jobs")
+    page.goto(link)
+    page.wait_for_function("() => Number(document.getElementById('compare-chart')?.dataset.points || 0) >= 2")
+    assert page.get_by_role("radio", name="Time", exact=True).is_checked()
+    assert not page.get_by_label("Log scale").is_checked()
+    assert page.evaluate("() => Object.keys(localStorage).filter(k => k.includes('chart'))") == []
+
+
 def test_experiment_compare_page(page: Any, server: Any, demo: dict[str, Any], shots: Any) -> None:
     """A tiny pair grid through POST /experiments; its Compare page overlays teacher, KD student and no-KD
     baseline on retrieval top-1 and lists their numbers."""
@@ -186,22 +231,44 @@ def test_experiment_compare_page(page: Any, server: Any, demo: dict[str, Any], s
     shots(page, "09b-experiment-compare")
 
 
-def test_predict_top5(page: Any, demo: dict[str, Any], shots: Any) -> None:
+def test_predict_once_per_classify(page: Any, demo: dict[str, Any], shots: Any) -> None:
+    """Choosing a file does not classify it; each press of Classify runs one prediction; the list holds
+    min(5, classes) entries under a matching heading; the near-chance hint shows exactly when the best score is
+    under 1.5x a uniform guess."""
+    predictions: list[Any] = []
+    page.on("request", lambda r: predictions.append(r) if r.method == "POST" and "/predict" in r.url else None)
+    # what the page asks for (Playwright does not expose a multipart body with a file in it)
+    page.add_init_script("""{ const f = window.fetch; window.topKAsked = [];
+      window.fetch = (url, opts) => { if (String(url).includes('/predict')) window.topKAsked.push(opts.body.get('top_k'));
+        return f(url, opts); }; }""")
     video = next(Path(demo["dataset"]["path"]).rglob("*.avi"))
     page.goto(f"/#/predict?model={demo['classifier']['id']}")
     page.locator("#predict-file").set_input_files(str(video))
+    page.get_by_text("Press Classify").wait_for()
+    page.wait_for_timeout(500)
+    assert predictions == [], "choosing a file must not classify it"
+    page.get_by_role("button", name="Classify").click()
     bars = page.locator("[data-testid=topk] li")
     bars.first.wait_for(timeout=60_000)
+    assert len(predictions) == 1
     classes = len(demo["dataset"]["classes"])
-    assert bars.count() == min(5, classes)
+    k = min(5, classes)
+    assert bars.count() == k
+    assert page.locator("[data-testid=predict-result] h2").first.inner_text() == f"Top-{k}"
+    assert page.evaluate("() => window.topKAsked") == [str(k)], "asks for min(5, classes)"
     scores = [float(b.locator(".bar-value").inner_text().rstrip("%")) for b in bars.all()]
     assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 100.5
+    near_chance = scores[0] / 100 < 1.5 / classes
+    assert page.locator("[data-testid=chance-hint]").count() == int(near_chance)
     assert "ms" in page.locator("[data-testid=stat-latency]").inner_text()
     assert page.locator("[data-testid=frames] .tick").count() > 0
     thumbs = page.locator("[data-testid=thumbs] img")
     assert thumbs.count() == len(page.locator("[data-testid=frames] .frame-strips li").all())
     assert thumbs.first.evaluate("img => img.complete && img.naturalWidth > 0")
     shots(page, "10-predict")
+    page.get_by_role("button", name="Classify").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=predict-result]').getAttribute('aria-busy') === 'false' && document.querySelector('[data-testid=topk]')")
+    assert len(predictions) == 2
 
 
 def test_bad_upload_shows_the_api_message(page: Any, demo: dict[str, Any], console: Any, tmp_path: Path,
@@ -211,6 +278,7 @@ def test_bad_upload_shows_the_api_message(page: Any, demo: dict[str, Any], conso
     fake.write_text("this is not a video, just text renamed .avi\n" * 20)
     page.goto("/#/predict")
     page.locator("#predict-file").set_input_files(str(fake))
+    page.get_by_role("button", name="Classify").click()
     alert = page.locator("[data-testid=predict-result] [role=alert]")
     alert.wait_for(timeout=30_000)
     text = alert.inner_text()
@@ -238,3 +306,113 @@ def test_jobs_page_filters_and_narrow_screen(page: Any, demo: dict[str, Any], sh
     page.goto(f"/#/jobs/{demo['student']['id']}")
     page.wait_for_function(f"({POINTS})() > 0")
     shots(page, "14-job-laptop")
+
+
+def test_phone_nav_and_jobs_as_cards(page: Any, demo: dict[str, Any], shots: Any) -> None:
+    """At 390 px the nav folds behind Menu with every entry reachable on screen, and the Jobs table becomes one
+    card per job: the page does not scroll sideways."""
+    width, height = 390, 844
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto("/#/jobs")
+    page.locator(".jobs-table tbody tr").first.wait_for()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    assert page.locator(".jobs-table tbody tr td[data-label=Status]").first.evaluate("td => getComputedStyle(td, '::before').content") == '"Status"'
+    shots(page, "15-phone-jobs")
+    toggle = page.get_by_role("button", name="Menu")
+    nav = page.get_by_role("navigation", name="Main")
+    assert not nav.get_by_role("link", name="Workers").is_visible()
+    for name in ["Experiments", "Compare", "Datasets", "Predict", "Workers", "Jobs"]:
+        toggle.click()
+        assert toggle.get_attribute("aria-expanded") == "true"
+        link = nav.get_by_role("link", name=name, exact=True)
+        box = link.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, (name, box)
+        if name == "Workers":
+            shots(page, "16-phone-nav")
+        link.click()
+        page.wait_for_url(f"**/#/{name.lower()}*")
+        assert toggle.get_attribute("aria-expanded") == "false"
+    settings = page.get_by_role("button", name="Settings").bounding_box()
+    assert settings and settings["x"] + settings["width"] <= width
+
+
+def test_dark_mode_underlined_links_and_chart_text(page: Any, demo: dict[str, Any], shots: Any) -> None:
+    """The page and its charts follow prefers-color-scheme: dark; links in the page are underlined (not told apart by
+    colour alone); every job chart carries a text alternative with the latest values."""
+    student = demo["student"]["id"]
+    page.goto(f"/#/jobs/{student}")
+    page.wait_for_function(f"({POINTS})() > 0")
+    for where in (".crumbs a", "[data-testid=key-metric] ~ * a, .lineage a"):
+        assert page.evaluate(f"() => [...document.querySelectorAll('{where}')].every(a => a.isConnected && "
+                             "getComputedStyle(a).textDecorationLine.includes('underline'))"), where
+    assert page.locator(".lineage a").count() > 0
+    caption = page.locator("[data-testid=caption-loss]").inner_text()
+    assert re.search(r"Latest: .*loss \d", caption), caption
+    light = page.evaluate("() => document.getElementById('chart-loss').layout.plot_bgcolor")
+
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    page.wait_for_function(f"({POINTS})() > 0")
+    luminance = page.evaluate("""() => {
+        const rgb = c => c.match(/\\d+/g).slice(0, 3).map(Number);
+        const lum = c => rgb(c).reduce((a, v) => a + v, 0) / 3;
+        const root = getComputedStyle(document.documentElement);
+        return { bg: lum(root.backgroundColor), text: lum(root.color),
+                 panel: lum(getComputedStyle(document.querySelector('.panel')).backgroundColor) };
+    }""")
+    assert luminance["bg"] < 60 and luminance["panel"] < 60 and luminance["text"] > 180, luminance
+    dark = page.evaluate("() => document.getElementById('chart-loss').layout.plot_bgcolor")
+    assert dark != light and dark.lower() == "#161b22"
+    shots(page, "17-job-dark")
+
+
+SERIES = """() => [...document.querySelectorAll('.chart-grid .chart')].map(el => ({
+    id: el.id, dtick: el.layout.xaxis.dtick, ytype: el.layout.yaxis.type, namelength: el.layout.hoverlabel.namelength,
+    traces: el.data.filter(t => t.showlegend !== false)
+        .map(t => ({ name: t.name, color: t.line.color, hover: t.hovertemplate || '', ys: t.y })) }))"""
+
+
+def test_series_are_readable(page: Any, demo: dict[str, Any], shots: Any) -> None:
+    """Within a panel no two of the run's series share a colour; hover lines carry the whole name and a formatted
+    value; epoch ticks are whole numbers; a constant learning rate gets a linear axis; the smoothing slider shows
+    only for step-level series; throughput is off until asked for. On Compare the gap to the reference is in
+    points and the metric list reads top-1, top-5, top-10 in words."""
+    student, teacher = demo["student"]["id"], demo["teacher"]["id"]
+    page.goto(f"/#/jobs/{student}")
+    page.locator("[data-testid=teacher-gap]").wait_for()
+    page.wait_for_function(f"({POINTS})() > 0")
+    assert "pts" in page.locator("[data-testid=teacher-gap] .card-value").inner_text()
+    panels = page.evaluate(SERIES)
+    assert panels
+    for p in panels:
+        own = [t for t in p["traces"] if not t["name"].startswith("teacher ·")]
+        colours = [t["color"] for t in own]
+        assert len(colours) == len(set(colours)), p["id"]
+        assert p["namelength"] == -1
+        for t in p["traces"]:
+            assert t["hover"].startswith(t["name"] + ": %{y:"), t
+        assert p["dtick"] >= 1 and float(p["dtick"]).is_integer(), p["id"]
+        if p["id"] == "chart-lr" and all(len(set(t["ys"])) == 1 for t in own):
+            assert p["ytype"] == "linear"
+    speed = page.locator(".chip[data-metric=clips_per_s] input")
+    assert speed.count() == 1 and not speed.is_checked()
+    assert page.locator("#chart-speed").count() == 0
+    # the slider shows exactly when a series is smoothed (drawn with its raw twin faint behind it)
+    smoothed = page.evaluate("() => [...document.querySelectorAll('.chart-grid .chart')].some(el => el.data.some(t => t.name.endsWith('(raw)')))")
+    assert page.get_by_test_id("smoothing").is_visible() == smoothed
+    page.get_by_text("Epoch means", exact=True).click()
+    page.wait_for_function("() => location.hash.includes('points=epoch')")
+    assert not page.get_by_test_id("smoothing").is_visible()
+    speed.check()
+    page.locator("#chart-speed").wait_for()
+    shots(page, "18-job-series")
+
+    page.goto(f"/#/compare?ids={teacher},{student}")
+    page.wait_for_function("() => Number(document.getElementById('compare-chart')?.dataset.points || 0) >= 2")
+    gap = page.locator("[data-testid=gap]").first.inner_text()
+    assert re.fullmatch(r"[+−]\d+\.\d pts", gap), gap
+    options = page.locator("select[id^=metric] option").all_inner_texts()
+    assert not any(o.startswith("epoch/") or "_" in o for o in options), options
+    tops = [int(m.group(1)) for o in options if (m := re.fullmatch(r"retrieval top-(\d+)", o))]
+    assert tops == sorted(tops), options
+    assert not page.get_by_test_id("smoothing").is_visible()  # retrieval top-1 is an epoch-level metric

@@ -4,8 +4,8 @@
 
 import * as api from "../api.js";
 import { h, clear, toast, debounce } from "../ui.js";
-import { simpleForm } from "./forms.js";
-import { BACKBONES, ENUMS, shownDefaults } from "./newjob.js";
+import { simpleForm } from "./form.js";
+import { jobSpec, schemaProps, schemaField, shownDefaults, showDefaults } from "./jobfields.js";
 
 const SECTIONS = [
   ["budget", "Pretraining budget (teachers, students and baselines alike)"],
@@ -14,36 +14,37 @@ const SECTIONS = [
   ["runtime", "Runtime"],
 ];
 
-// ExperimentCreate field -> label, form type, section, and where its default comes from: [JobCreate kind, field]
+// ExperimentCreate field -> label, section, and where its default comes from ([job kind, field]; none: the schema's
+// own default); the type, range and choices are the schema's
 const BUDGET = [
-  ["width", "Width", "number", "budget", ["pretrain", "width"], { hint: "channel multiplier; 0.125 runs on a CPU" }],
-  ["clip", "Clip", "select:clip", "budget", ["pretrain", "clip"]],
-  ["frames", "Frames", "int", "budget", ["pretrain", "frames"]],
-  ["crop", "Crop (px)", "int", "budget", ["pretrain", "crop"]],
-  ["epochs", "Epochs", "int", "budget", ["pretrain", "epochs"]],
-  ["teacher_epochs", "Teacher epochs", "int", "budget", ["pretrain", "epochs"], { hint: "teachers only; students and baselines share Epochs" }],
-  ["batch_size", "Batch size", "int", "budget", ["pretrain", "batch_size"]],
-  ["lr", "Learning rate", "number", "budget", ["pretrain", "lr"]],
-  ["scheduler", "LR schedule", "select:scheduler", "budget", ["pretrain", "scheduler"]],
-  ["max_steps_per_epoch", "Max steps / epoch", "int", "budget", ["pretrain", "max_steps_per_epoch"], { hint: "cap for quick runs" }],
-  ["momentum", "Momentum", "number", "budget", ["pretrain", "momentum"]],
-  ["weight_decay", "Weight decay", "number", "budget", ["pretrain", "weight_decay"]],
-  ["modality", "Input", "select:modality", "budget", ["pretrain", "modality"]],
-  ["contrast_weight", "Contrastive weight", "number", "budget", ["pretrain", "contrast_weight"]],
-  ["nce_negatives", "NCE negatives", "int", "budget", ["pretrain", "nce_negatives"]],
-  ["nce_temperature", "NCE temperature", "number", "budget", ["pretrain", "nce_temperature"]],
-  ["alpha", "α (KD weight)", "number", "kd", null, { hint: "baselines train with none" }],
-  ["temperature", "Temperature T", "number", "kd", ["distill", "temperature"]],
-  ["distill_target", "Distil", "select:distill_target", "kd", null],
-  ["finetune_epochs", "Fine-tune epochs", "int", "finetune", ["finetune", "epochs"]],
-  ["finetune_lr", "Fine-tune learning rate", "number", "finetune", ["finetune", "lr"]],
-  ["finetune_batch_size", "Fine-tune batch size", "int", "finetune", ["finetune", "batch_size"]],
-  ["finetune_mode", "Fine-tune mode", "select:mode", "finetune", ["finetune", "mode"]],
-  ["val_videos", "Validation videos", "int", "finetune", ["finetune", "val_videos"]],
-  ["test_clips", "Test clips / video", "int", "finetune", ["finetune", "test_clips"]],
-  ["device", "Device", "text", "runtime", ["pretrain", "device"]],
-  ["data_workers", "Data loader workers", "int", "runtime", ["pretrain", "data_workers"]],
-  ["max_attempts", "Max attempts", "int", "runtime", ["pretrain", "max_attempts"]],
+  ["width", "Width", "budget", ["pretrain", "width"], { hint: "channel multiplier; 0.125 runs on a CPU" }],
+  ["clip", "Clip", "budget", ["pretrain", "clip"]],
+  ["frames", "Frames", "budget", ["pretrain", "frames"]],
+  ["crop", "Crop (px)", "budget", ["pretrain", "crop"]],
+  ["epochs", "Epochs", "budget", ["pretrain", "epochs"]],
+  ["teacher_epochs", "Teacher epochs", "budget", ["pretrain", "epochs"], { hint: "teachers only; students and baselines share Epochs" }],
+  ["batch_size", "Batch size", "budget", ["pretrain", "batch_size"]],
+  ["lr", "Learning rate", "budget", ["pretrain", "lr"]],
+  ["scheduler", "LR schedule", "budget", ["pretrain", "scheduler"]],
+  ["max_steps_per_epoch", "Max steps / epoch", "budget", ["pretrain", "max_steps_per_epoch"], { hint: "cap for quick runs" }],
+  ["momentum", "Momentum", "budget", ["pretrain", "momentum"]],
+  ["weight_decay", "Weight decay", "budget", ["pretrain", "weight_decay"]],
+  ["modality", "Input", "budget", ["pretrain", "modality"]],
+  ["contrast_weight", "Contrastive weight", "budget", ["pretrain", "contrast_weight"]],
+  ["nce_negatives", "NCE negatives", "budget", ["pretrain", "nce_negatives"]],
+  ["nce_temperature", "NCE temperature", "budget", ["pretrain", "nce_temperature"]],
+  ["alpha", "α (KD weight)", "kd", null, { hint: "baselines train with none" }],
+  ["temperature", "Temperature T", "kd", ["distill", "temperature"]],
+  ["distill_target", "Distil", "kd", null],
+  ["finetune_epochs", "Fine-tune epochs", "finetune", ["finetune", "epochs"]],
+  ["finetune_lr", "Fine-tune learning rate", "finetune", ["finetune", "lr"]],
+  ["finetune_batch_size", "Fine-tune batch size", "finetune", ["finetune", "batch_size"]],
+  ["finetune_mode", "Fine-tune mode", "finetune", ["finetune", "mode"]],
+  ["val_videos", "Validation videos", "finetune", ["finetune", "val_videos"]],
+  ["test_clips", "Test clips / video", "finetune", ["finetune", "test_clips"]],
+  ["device", "Device", "runtime", ["pretrain", "device"]],
+  ["data_workers", "Data loader workers", "runtime", ["pretrain", "data_workers"]],
+  ["max_attempts", "Max attempts", "runtime", ["pretrain", "max_attempts"]],
 ];
 
 const FRACTIONS_DEFAULT = { pair: "1", full: "1, 0.5, 0.25, 0.02" };
@@ -55,18 +56,22 @@ export function estimateText({ jobs, roles }) {
 }
 
 async function loadDefaults() {
-  const [schema, ...kinds] = await Promise.all([
-    api.openapi().then((doc) => doc?.components?.schemas?.ExperimentCreate?.properties || {}).catch(() => ({})),
-    ...["pretrain", "distill", "finetune"].map((k) => api.jobDefaults(k)),
-  ]);
-  return { schema, shown: Object.fromEntries(kinds.map((d) => [d.kind, shownDefaults(d)])) };
+  const [schema, spec] = await Promise.all([schemaProps("ExperimentCreate"), jobSpec()]);
+  const shown = Object.fromEntries(Object.entries(spec.defaults).map(([k, d]) => [k, shownDefaults(d)]));
+  return { schema, shown };
 }
 
-function budgetField([name, label, type, section, source, extra = {}], { schema, shown }) {
-  const d = source ? shown[source[0]]?.[source[1]] : schema[name]?.default;
-  const f = { name, label, section, hint: extra.hint };
-  if (!type.startsWith("select:")) return { ...f, type, placeholder: d === undefined ? undefined : String(d) };
-  return { ...f, type: "select", value: "", options: [["", d === undefined ? "default" : `default (${d})`], ...ENUMS[type.slice(7)].map((v) => [v, v])] };
+/** The budget's fields and their defaults in grey ({name: shown}). */
+function budgetFields({ schema, shown }) {
+  const fields = [];
+  const defaults = {};
+  for (const [name, label, section, source, extra = {}] of BUDGET) {
+    if (!schema[name]) continue; // the server no longer takes it
+    fields.push(schemaField(name, schema[name], { label, section, hint: extra.hint }));
+    const d = source ? shown[source[0]]?.[source[1]] : schema[name].default;
+    if (d !== undefined && d !== null) defaults[name] = d;
+  }
+  return { fields, defaults };
 }
 
 /** The form in a panel; onCreated(experiment) after a successful POST /experiments. */
@@ -77,7 +82,8 @@ export async function experimentForm({ onCreated }) {
       h("p", {}, "An experiment trains every run on one dataset."), h("a", { class: "btn btn-primary", href: "#/datasets" }, "Datasets"));
   }
   const { schema } = defaults;
-  const names = schema.backbones?.items?.enum || BACKBONES;
+  const names = schema.backbones?.items?.enum || [];
+  const budget = budgetFields(defaults);
   const choices = names.map((b) => [b, b]);
   const pair = schema.pair?.default || ["r3d", "r3d"];
   const desc = (name) => schema[name]?.description;
@@ -95,7 +101,7 @@ export async function experimentForm({ onCreated }) {
       { name: "backbones", label: "Backbones", type: "checks", options: choices, value: schema.backbones?.default || ["r3d", "c3d", "r21d"], required: true, hint: desc("backbones") },
       { name: "fractions", label: "Data fractions", type: "list", item: "number", hint: desc("fractions") },
       { name: "seeds", label: "Seeds", type: "list", item: "int", placeholder: (schema.seeds?.default || [0]).join(", "), hint: desc("seeds") },
-      ...BUDGET.map((b) => budgetField(b, defaults)),
+      ...budget.fields,
     ],
     onSubmit: async (body) => {
       const exp = await api.createExperiment(request(body));
@@ -130,6 +136,7 @@ export async function experimentForm({ onCreated }) {
     field("fractions").controls[0].placeholder = FRACTIONS_DEFAULT[full ? "full" : "pair"];
   }
 
+  showDefaults(budget.fields, field, budget.defaults);
   form.addEventListener("input", refresh);
   form.addEventListener("change", refresh);
   applyGrid();

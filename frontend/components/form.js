@@ -1,22 +1,29 @@
-// A small declarative form: fields with labels, hints and per-field errors from the API's 422 detail.
+// The dashboard's one form builder: fields with labels, hints and per-field errors from the API's 422 detail.
+// New job, New experiment and the dataset forms are all built with it.
 
 import { h, clear, errorBox } from "../ui.js";
 
 /**
  * fields: [{name, label, type, value, placeholder, hint, min, max, step, options, required, wide, section}]
- *   type: "text" | "int" | "number" | "checkbox" | "select"
+ *   type: "text" | "int" | "number" | "checkbox" | "select" (number: true sends the option as a number)
+ *     | "bool"    (a select of default / true / false; sends a boolean, nothing for default)
+ *     | "json"    (a textarea holding a JSON object)
  *     | "checks"  (options [[v, text]], value [v...]; sends the checked values as a list)
  *     | "list"    (comma-separated numbers, item: "int" | "number"; sends a list)
  *     | "selects" (parts [{label, options, value}]; sends one value per part as a list, e.g. a (teacher, student) pair)
- * sections: optional [[id, title]]; a field with `section: id` goes in that fieldset, the rest in the first grid.
- * onSubmit(body) -> Promise; errors are placed beside their fields. A hidden field (field(name).wrap.hidden) is
- * not sent. Returns {form, setError, values, field}: values() reads the body as submit would (without errors).
+ * sections: optional [[id, title, {collapsed}]]; a field with `section: id` goes in that fieldset (a closed
+ * <details> when collapsed), the rest in the first grid; a section with no field shown is hidden.
+ * onSubmit(body) -> Promise; errors are placed beside their fields. A hidden field (show(name, false)) is not
+ * sent. Returns {form, submit, setError, values, field, show}: values() reads the body as submit would.
  */
-export function simpleForm({ id, fields, submitLabel, onSubmit, className = "", sections = [] }) {
+export function simpleForm({ id, fields, submitLabel, onSubmit, className = "", sections = [], actions = [] }) {
   const form = h("form", { class: `simple-form ${className}`, id, novalidate: true });
   const map = new Map();
   const grid = h("div", { class: "form-grid" });
   const grids = new Map(sections.map(([sid]) => [sid, h("div", { class: "form-grid" })]));
+  const sectionEls = sections.map(([sid, title, opts = {}]) => opts.collapsed
+    ? h("details", { class: "form-section" }, h("summary", {}, title), grids.get(sid))
+    : h("fieldset", { class: "form-section" }, h("legend", {}, title), grids.get(sid)));
   for (const f of fields) {
     const fid = `${id}-${f.name}`;
     const hintId = `${fid}-hint`;
@@ -37,7 +44,23 @@ export function simpleForm({ id, fields, submitLabel, onSubmit, className = "", 
   }
   const formError = h("div", { "aria-live": "assertive" });
   const submit = h("button", { class: "btn btn-primary", type: "submit" }, submitLabel);
-  form.append(grid, ...sections.map(([sid, title]) => h("fieldset", { class: "form-section" }, h("legend", {}, title), grids.get(sid))), formError, h("div", { class: "actions" }, submit));
+  form.append(grid, ...sectionEls, formError, h("div", { class: "actions form-actions" }, submit, ...actions));
+
+  /** Shows or hides (and disables) a field; hides the sections left empty. */
+  function show(name, on) {
+    const m = map.get(name);
+    if (!m) return;
+    m.wrap.hidden = !on;
+    for (const c of m.controls) c.disabled = !on;
+    for (const el of sectionEls) el.hidden = ![...el.querySelectorAll("[data-field]")].some((w) => !w.hidden);
+  }
+
+  function focusFirstError() {
+    const first = form.querySelector("[aria-invalid=true]");
+    if (!first) return;
+    first.closest("details")?.setAttribute("open", "");
+    first.focus();
+  }
 
   function setError(name, msg) {
     const m = map.get(name);
@@ -69,7 +92,7 @@ export function simpleForm({ id, fields, submitLabel, onSubmit, className = "", 
     const { body, errors } = read();
     if (Object.keys(errors).length) {
       for (const [name, msg] of Object.entries(errors)) setError(name, msg);
-      form.querySelector("[aria-invalid=true]")?.focus();
+      focusFirstError();
       return;
     }
     submit.disabled = true;
@@ -81,13 +104,13 @@ export function simpleForm({ id, fields, submitLabel, onSubmit, className = "", 
       const rest = [];
       for (const [k, msg] of Object.entries(fe)) if (!setError(k, msg) && !setError(k.split(".")[0], msg)) rest.push(k ? `${k}: ${msg}` : msg);
       if (!Object.keys(fe).length || rest.length) clear(formError, errorBox(rest.length ? { status: err.status, message: rest.join("; ") } : err));
-      form.querySelector("[aria-invalid=true]")?.focus();
+      focusFirstError();
     } finally {
       submit.disabled = false;
       submit.removeAttribute("aria-busy");
     }
   });
-  return { form, setError, values: () => read().body, field: (name) => map.get(name) };
+  return { form, submit, setError, show, values: () => read().body, field: (name) => map.get(name) };
 }
 
 /** The element(s) for one field: {input (what goes in the wrapper), controls (the form controls, in order)}. */
@@ -96,6 +119,12 @@ function control(f, common) {
   if (f.type === "select") {
     const input = h("select", common, opts(f.options));
     if (f.value !== undefined) input.value = String(f.value);
+    return { input, controls: [input] };
+  }
+  if (f.type === "bool") return control({ ...f, type: "select", options: [["", f.blank || "default"], ["true", "true"], ["false", "false"]] }, common);
+  if (f.type === "json") {
+    const input = h("textarea", { ...common, rows: "2", spellcheck: "false", placeholder: f.placeholder });
+    if (f.value !== undefined) input.value = f.value;
     return { input, controls: [input] };
   }
   if (f.type === "checkbox") {
@@ -141,6 +170,17 @@ function readField(f, controls) {
   if (f.type === "selects") return [controls.map((c) => c.value), ""];
   const raw = controls[0].value.trim();
   if (raw === "") return [undefined, f.required ? "required" : ""];
+  if (f.type === "bool") return [raw === "true", ""];
+  if (f.type === "select") return [f.number ? Number(raw) : raw, ""];
+  if (f.type === "json") {
+    try {
+      const v = JSON.parse(raw);
+      if (v && typeof v === "object" && !Array.isArray(v)) return [v, ""];
+    } catch {
+      /* told below */
+    }
+    return [undefined, `enter a JSON object${f.placeholder ? `, e.g. ${f.placeholder}` : ""}`];
+  }
   if (f.type === "list") {
     const items = raw.split(/[\s,]+/).filter(Boolean).map(Number);
     const whole = f.item === "int";
