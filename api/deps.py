@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 from sqlalchemy.orm import Session
 
-from api.enqueue import Enqueuer
+from api.services.enqueue import Enqueuer
 from persistence import repo
 from persistence.models import TOKEN_SCOPES, ApiToken
 from persistence.settings import Settings
@@ -41,7 +41,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 EnqueuerDep = Annotated[Enqueuer, Depends(get_enqueuer)]
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="token",
-                     description="an API token: python -m api.tokens create --name NAME --scope read|submit|admin. "
+                     description="an API token: python -m api.cli.tokens create --name NAME --scope read|submit|admin. "
                                  "Its scope (read < submit < admin) is listed per operation.")
 
 
@@ -68,14 +68,14 @@ def authenticate(session: Session, credentials: HTTPAuthorizationCredentials | N
     """The active token sent as ``Authorization: Bearer``, or 401 saying what is wrong and how to fix it."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise _unauthorized("missing API token: send 'Authorization: Bearer <token>' (the dashboard: Settings > API "
-                            "token); create one on the server with: python -m api.tokens create --name NAME")
+                            "token); create one on the server with: python -m api.cli.tokens create --name NAME")
     token = repo.find_token(session, credentials.credentials)
     state = repo.token_state(token) if token is not None else None
     if token is None or state == "revoked":
-        raise _unauthorized("invalid or revoked API token; create a new one with: python -m api.tokens create")
+        raise _unauthorized("invalid or revoked API token; create a new one with: python -m api.cli.tokens create")
     if state == "expired":
         raise _unauthorized(f"API token {token.name!r} expired at {token.expires_at:%Y-%m-%d %H:%M} UTC; create a new "
-                            "one with: python -m api.tokens create --name NAME --expires-in 30d")
+                            "one with: python -m api.cli.tokens create --name NAME --expires-in 30d")
     if repo.touch_token(session, token):
         session.commit()
     return token
@@ -91,7 +91,7 @@ def authorize(security_scopes: SecurityScopes, request: Request, settings: Setti
     if not repo.scope_allows(token.scope, needed):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             detail=f"API token {token.name!r} has scope {token.scope!r}; {request.method} "
-                                   f"{request.url.path} needs {needed!r}: create one with python -m api.tokens create "
+                                   f"{request.url.path} needs {needed!r}: create one with python -m api.cli.tokens create "
                                    f"--name NAME --scope {needed}")
     return Principal(name=token.name, scope=token.scope)
 

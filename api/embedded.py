@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     upgrade(settings.database_url)
     log.info("database %s, broker %s, artifacts %s", settings.database_url, settings.broker_url, settings.artifacts)
     if settings.auth_required:
-        log.warning("listening beyond loopback: mutating routes need a token (python -m api.tokens create --name me)")
+        log.warning("listening beyond loopback: mutating routes need a token (python -m api.cli.tokens create --name me)")
 
     supervisor = None if args.no_worker else WorkerSupervisor(settings)
     if supervisor is not None:

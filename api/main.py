@@ -19,16 +19,17 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import outage
+from api import observability, outage
 from api.browser_guard import BrowserGuard
 from api.deps import PUBLIC
-from api.enqueue import Enqueuer
-from api.predict_pool import PredictPool
-from api.predictors import PredictorCache
-from api.responses import add_error_schema, document_common
-from api.routes import artifacts, datasets, demo, experiments, health, jobs, metrics, models, predict, tokens
+from api.services.enqueue import Enqueuer
+from api.services.prediction_pool import PredictPool
+from api.services.predictors import PredictorCache
+from api.responses import add_error_schema, document_common, install_validation_errors
+from api.routes import (artifacts, datasets, demo, experiments, health, jobs, metrics, models, predict, prometheus,
+                        recipes, tokens)
 from api.slow_clients import BodyDeadlineMiddleware
-from api.upload import UploadGate
+from api.services.upload import UploadGate
 from persistence import repo
 from persistence.session import make_engine, make_sessionmaker, transaction
 from persistence.settings import Settings, get_settings
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.exception("startup recovery failed")
         yield
         app.state.predict_pool.shutdown()
+        app.state.observability.close()
         app.state.enqueuer.close()
         engine.dispose()
 
@@ -91,11 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.predict_pool = PredictPool(concurrency=settings.predict_concurrency, queue=settings.predict_queue)
     app.state.upload_gate = UploadGate(settings.max_concurrent_uploads)
     app.add_middleware(BodyDeadlineMiddleware, idle_s=settings.request_body_timeout_s)
-    for module in (health, datasets, jobs, metrics, artifacts, models, predict, demo, experiments, tokens):
+    for module in (health, datasets, jobs, metrics, artifacts, models, predict, demo, experiments, recipes, tokens,
+                   prometheus):
         document_common(module.router.routes)
         app.include_router(module.router)
     outage.install(app)
+    install_validation_errors(app)
     app.add_middleware(BrowserGuard, trusted_hosts=settings.trusted_hosts, allowed_origins=settings.allowed_origins)
+    observability.install(app)  # outermost: counts and times every answer, the guards' refusals too
     app.openapi = lambda: openapi_schema(app, settings)  # type: ignore[method-assign]
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False, dependencies=[PUBLIC])

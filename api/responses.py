@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
@@ -16,6 +19,7 @@ from pydantic import BaseModel
 
 from api.browser_guard import STATE_CHANGING
 from api.deps import route_access
+from api.schemas.job_request import client_error
 
 
 class ErrorBody(BaseModel):
@@ -79,3 +83,12 @@ def add_error_schema(schema: dict[str, Any]) -> None:
     """The shared ErrorBody schema in an OpenAPI document (the common codes refer to it)."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.setdefault(ErrorBody.__name__, ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}"))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [client_error(dict(e)) for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
+
+
+def install_validation_errors(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

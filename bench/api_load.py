@@ -55,7 +55,7 @@ def serve(settings: Settings) -> tuple[uvicorn.Server, threading.Thread]:
 
 def train_tiny_model(base: str, settings: Settings) -> tuple[int, Path]:
     from worker.jobs import execute_job
-    from worker.runtime import make_runtime
+    from worker.state import make_runtime
 
     rt = make_runtime(settings, hostname="bench@local")
     with httpx.Client(base_url=base, timeout=120) as c:

@@ -41,7 +41,7 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_status_queued_at", "status", "queued_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20))  # pretrain | distill | finetune | evaluate
+    kind: Mapped[str] = mapped_column(String(20))  # a name in ml.kinds.KINDS
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[JobStatus] = mapped_column(
         Enum(JobStatus, name="job_status", native_enum=False, create_constraint=True, length=20,
@@ -50,10 +50,10 @@ class Job(Base):
         index=True,
     )
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"), index=True)
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))  # teacher (distill) or source (finetune/evaluate)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))  # teacher (distill) or source (finetune/retrieve)
     after_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)  # chained: start when it completes
     retry_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
-    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the JobCreate as submitted
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the job request as submitted (nested sections; api.schemas.job_request)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ml.config.* it became
     config_hash: Mapped[str] = mapped_column(String(32))
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -104,6 +104,21 @@ def set_job_paths(session: Session, job_id: int, *, artifact_dir: str, config: d
 
 def get_job(session: Session, job_id: int) -> Job | None:
     return session.get(Job, job_id, populate_existing=True)
+
+
+def job_children(session: Session, job_id: int) -> list[Job]:
+    """Jobs that take ``job_id`` as their parent (teacher/source) or wait on it, oldest first."""
+    return list(session.scalars(select(Job).where((Job.parent_id == job_id) | (Job.after_id == job_id))
+                                .order_by(Job.id)))
+
+
+def completed_jobs_of_kind(session: Session, kind: str) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.kind == kind, Job.status == JobStatus.COMPLETED)))
+
+
+def ping(session: Session) -> None:
+    """One round trip to the database (raises when it is unreachable)."""
+    session.execute(text("SELECT 1"))
 
 
 def job_by_idempotency_key(session: Session, key: str) -> Job | None:
@@ -467,10 +482,6 @@ def epochs_with_metrics(session: Session, job_id: int, *, prefix: str) -> set[in
     """Epochs that have at least one metric named ``prefix...`` stored for the job."""
     return set(session.scalars(select(Metric.epoch).where(Metric.job_id == job_id, Metric.name.startswith(prefix))
                                .distinct()))
-
-
-def metric_names(session: Session, job_id: int) -> list[str]:
-    return list(session.scalars(select(Metric.name).where(Metric.job_id == job_id).distinct().order_by(Metric.name)))
 
 
 def metric_series(session: Session, job_id: int, *, names: Sequence[str] | None = None, since_step: int = 0,

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     metrics_flush_rows: int = Field(200, ge=1)
     metrics_flush_s: float = Field(2.0, gt=0)
     cancel_poll_s: float = Field(1.0, gt=0, description="how often should_stop() reads the cancel flag")
+    metrics_db_timeout_s: float = Field(2.0, gt=0, le=30, description="GET /metrics: longest wait for the "
+                                        "database; beyond it the scrape answers without the job/worker figures")
+    mlflow_tracking_uri: str = Field("", description="when set, each job is logged as an MLflow run (params, "
+                                     "per-epoch metrics, final weights) to this tracking server or store")
+    mlflow_experiment: str = Field("kdvideo", min_length=1, max_length=200,
+                                   description="the MLflow experiment the job runs go to")
     device: str = Field("auto", description="device the worker trains on (auto, cpu, cuda, cuda:N)")
     frontend_dir: Path = PROJECT_ROOT / "frontend"
 

@@ -14,7 +14,7 @@ from celery import Celery, signals
 
 from persistence.queueing import TASK_RUN_JOB, celery_config
 from persistence.settings import get_settings
-from worker.runtime import detect_device, get_runtime
+from worker.state import detect_device, get_runtime
 
 log = logging.getLogger("worker")
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from persistence import repo
 from persistence.session import transaction
 from worker.jobs import Enqueue
-from worker.runtime import WorkerRuntime
+from worker.state import WorkerRuntime
 
 log = logging.getLogger("worker.heartbeat")
 

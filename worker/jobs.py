@@ -28,19 +28,12 @@ from persistence.models import Job
 from persistence.session import transaction
 from persistence.status import JobStatus
 from worker.progress import JobCallback, JobHeartbeat, Lease, StopCheck, Superseded
-from worker.runtime import WorkerRuntime
+from worker.state import WorkerRuntime
+from worker.trackers import MAX_LINEAGE, MlflowTracker, make_tracker
 
 log = logging.getLogger("worker.job")
 
 Enqueue = Callable[[int, float], None]  # (job_id, countdown seconds)
-
-# where a parent's checkpoint goes in each kind's ml config
-PARENT_FIELD: dict[str, tuple[str, ...]] = {
-    "distill": ("distill", "teacher_checkpoint"),
-    "finetune": ("source_checkpoint",),
-    "evaluate": ("checkpoint",),
-}
-
 
 class JobConfigError(Exception):
     """The job cannot run as configured; it fails without retry."""
@@ -53,21 +46,15 @@ class Outcome:
     enqueued: list[int] = field(default_factory=list)
 
 
-def config_class(kind: str) -> Any:
-    from ml.config import FinetuneConfig, PretrainConfig, RetrieveConfig
-    from ml.synthetic_spec import SYNTHESIZE, SynthesizeConfig
-
-    return {"pretrain": PretrainConfig, "distill": PretrainConfig, "finetune": FinetuneConfig,
-            "evaluate": RetrieveConfig, SYNTHESIZE: SynthesizeConfig}[kind]
-
-
 def build_ml_config(job: Job, parent: Job | None, *, dataset_root: str | None) -> Any:
     """The job's stored ml config, validated, with every path-typed field set by the service itself: the data
     root from the dataset row, the parent's final checkpoint from the parent job, the rest left unset. A path
     stored in the job's config (whatever wrote it) is never used."""
+    from ml import kinds as kind_registry
     from ml.config import path_fields
 
-    cls = config_class(job.kind)
+    spec = kind_registry.get(job.kind)
+    cls = spec.config_class()
     data = copy.deepcopy(job.config)
     for dotted in path_fields(cls):
         *path, leaf = dotted.split(".")
@@ -82,12 +69,12 @@ def build_ml_config(job: Job, parent: Job | None, *, dataset_root: str | None) -
         data.setdefault("data", {})["root"] = dataset_root
     else:  # synthesize writes the dataset's folder
         data["root"] = dataset_root
-    if parent is not None and job.kind in PARENT_FIELD:
+    if parent is not None and spec.parent_field:
         ckpt = parent.checkpoint_path
         if parent.status != JobStatus.COMPLETED or not ckpt or not Path(ckpt).is_file():
             raise JobConfigError(f"job {parent.id} ({parent.kind}) has no finished checkpoint "
                                  f"(status {parent.status.value})")
-        *path, leaf = PARENT_FIELD[job.kind]
+        *path, leaf = spec.parent_field.split(".")
         node = data
         for key in path:
             node = node.setdefault(key, {})
@@ -182,9 +169,12 @@ def _run_claimed(lease: Lease, *, out_dir: Path, rt: WorkerRuntime, enqueue: Enq
         parent = repo.get_job(session, job.parent_id) if job.parent_id else None
         dataset = repo.get_dataset(session, job.dataset_id) if job.dataset_id is not None else None
         dataset_root = dataset.path if dataset is not None else None
+        ancestors = _ancestors(session, parent) if rt.settings.mlflow_tracking_uri else []
     log.info("job %d (%s) attempt %d/%d on %s, code %s", job_id, job.kind, attempt.number, job.max_attempts,
              rt.hostname, rt.code_version)
-    callback = JobCallback(lease, settings=rt.settings)
+    tracker = make_tracker(rt.settings.mlflow_tracking_uri, rt.settings.mlflow_experiment, job, ancestors,
+                           attempt=attempt.number)
+    callback = JobCallback(lease, settings=rt.settings, tracker=tracker)
     stop = StopCheck(lease, poll_s=rt.settings.cancel_poll_s, stopping=rt.stopping)
     try:
         config = build_ml_config(job, parent, dataset_root=dataset_root)
@@ -195,7 +185,7 @@ def _run_claimed(lease: Lease, *, out_dir: Path, rt: WorkerRuntime, enqueue: Enq
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
         callback.flush()
-        return _record_failure(lease, exc, rt=rt, enqueue=enqueue)
+        return _record_failure(lease, exc, rt=rt, enqueue=enqueue, tracker=tracker)
     callback.flush()
     lease.check()  # raises Superseded: a result of a superseded attempt is never recorded
     checkpoint = getattr(result, "checkpoint", None) or (out_dir / "checkpoint.pt")
@@ -215,6 +205,8 @@ def _run_claimed(lease: Lease, *, out_dir: Path, rt: WorkerRuntime, enqueue: Enq
 
         if not _fenced(rt, lease, complete):
             raise Superseded(lease.lost or "superseded")
+        if tracker is not None:  # only now: the fenced completion matched, this attempt's model is the job's
+            tracker.finish("FINISHED", checkpoint=Path(checkpoint_path) if checkpoint_path else None, out_dir=out_dir)
         log.info("job %d completed after %s epochs", job_id, result.epochs_completed)
         for successor in released:
             enqueue(successor, 0)
@@ -241,6 +233,8 @@ def _run_claimed(lease: Lease, *, out_dir: Path, rt: WorkerRuntime, enqueue: Enq
 
     if not _fenced(rt, lease, cancel):
         raise Superseded(lease.lost or "superseded")
+    if tracker is not None:
+        tracker.finish("KILLED")
     log.info("job %d cancelled", job_id)
     return Outcome("cancelled")
 
@@ -260,7 +254,8 @@ def failure_reason(exc: BaseException, out_dir: Path) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _record_failure(lease: Lease, exc: BaseException, *, rt: WorkerRuntime, enqueue: Enqueue) -> Outcome:
+def _record_failure(lease: Lease, exc: BaseException, *, rt: WorkerRuntime, enqueue: Enqueue,
+                    tracker: MlflowTracker | None = None) -> Outcome:
     job_id, attempt = lease.attempt.job_id, lease.attempt
     out_dir = rt.settings.job_dir(job_id)
     reason = failure_reason(exc, out_dir)
@@ -292,7 +287,18 @@ def _record_failure(lease: Lease, exc: BaseException, *, rt: WorkerRuntime, enqu
 
     if not _fenced(rt, lease, fail):
         raise Superseded(lease.lost or "superseded")
+    if tracker is not None:
+        tracker.finish("FAILED")
     return Outcome("failed", reason)
+
+
+def _ancestors(session: Session, parent: Job | None) -> list[Job]:
+    """The parent, its parent, ... (teacher, source) up to MAX_LINEAGE jobs; nearest first."""
+    chain: list[Job] = []
+    while parent is not None and len(chain) < MAX_LINEAGE and parent.id not in {j.id for j in chain}:
+        chain.append(parent)
+        parent = repo.get_job(session, parent.parent_id) if parent.parent_id else None
+    return chain
 
 
 def _attach_log(path: Path) -> logging.Handler:

@@ -105,8 +105,9 @@ class Lease:
 class JobCallback:
     """Implements ml.engine.Callback's methods (duck-typed so this module imports without torch)."""
 
-    def __init__(self, lease: Lease, *, settings: Settings) -> None:
+    def __init__(self, lease: Lease, *, settings: Settings, tracker: Any = None) -> None:
         self.lease = lease
+        self.tracker = tracker  # worker.trackers.MlflowTracker: gets the rows a fenced flush stored, nothing else
         self.job_id = lease.attempt.job_id
         self.sessions = lease.sessions
         self.flush_rows = settings.metrics_flush_rows
@@ -224,6 +225,8 @@ class JobCallback:
             return False
         if not self.lease.renewed(ok):
             log.warning("%d metric rows of a superseded attempt dropped", len(rows))
+        elif self.tracker is not None:
+            self.tracker.log_rows(rows)
         return ok
 
 

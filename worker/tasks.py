@@ -7,7 +7,7 @@ from typing import Any
 from persistence.queueing import TASK_RUN_JOB
 from worker.celery_app import app, send_job
 from worker.jobs import execute_job
-from worker.runtime import get_runtime
+from worker.state import get_runtime
 
 
 @app.task(bind=True, name=TASK_RUN_JOB, acks_late=True, ignore_result=True)

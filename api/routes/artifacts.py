@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from api.deps import READ, SessionDep, SettingsDep
-from api.routes.jobs import get_job_or_404
+from api.services.lookup import get_job_or_404
 from api.responses import errors
 from api.schemas import Id, LogsPublic
 

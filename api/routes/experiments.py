@@ -6,17 +6,16 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy.orm import Session
 
 from api.deps import READ, EnqueuerDep, SessionDep, SettingsDep, SubmitAccess
-from api.experiment_view import experiment_public, summary
-from api.grid import create_experiment, plan_counts
+from api.services.experiments import create_experiment, plan_counts
 from api.outage import RETRY_AFTER_S
+from api.present import experiment_public, summary
 from api.responses import errors
+from api.services.enqueue import send_queued
+from api.services.lookup import get_experiment_or_404
 from api.schemas import ExperimentCreate, ExperimentPlan, ExperimentPublic, ExperimentSummary, Id, Offset, Page
 from persistence import repo
-from persistence.models import Experiment
-from persistence.status import JobStatus
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 log = logging.getLogger("api.experiments")
@@ -30,19 +29,7 @@ def create(body: ExperimentCreate, session: SessionDep, settings: SettingsDep, e
     completes; a fine-tune when each pretraining run completes."""
     exp, jobs = create_experiment(session, body, settings=settings)
     session.commit()
-    unsent: list[str] = []
-    for job in jobs:
-        if job.status != JobStatus.QUEUED:
-            continue
-        try:
-            enqueuer.send(job.id)
-        except Exception as exc:  # noqa: BLE001 - any broker error
-            log.error("enqueue of job %d failed: %s", job.id, exc)
-            repo.transition(session, job.id, to=JobStatus.FAILED, expected=[JobStatus.QUEUED],
-                            error=f"could not reach the broker ({type(exc).__name__}); POST /jobs/{job.id}/resume "
-                                  "when it is back")
-            repo.fail_successors(session, job.id, reason=repo.dependency_failed(job.id))
-            unsent.append(str(job.id))
+    unsent = send_queued(session, enqueuer, jobs)
     if unsent:
         session.commit()
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)},
@@ -64,14 +51,6 @@ def list_(session: SessionDep, offset: Annotated[Offset, Query()] = 0,
     rows, count = repo.list_experiments(session, offset=offset, limit=limit)
     counts = repo.experiment_status_counts(session, [e.id for e in rows])
     return Page[ExperimentSummary](data=[summary(e, counts[e.id]) for e in rows], count=count)
-
-
-def get_experiment_or_404(session: Session, experiment_id: int) -> Experiment:
-    exp = repo.get_experiment(session, experiment_id)
-    if exp is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            detail=f"experiment {experiment_id} not found; GET /experiments lists them")
-    return exp
 
 
 @router.get("/{experiment_id}", response_model=ExperimentPublic, operation_id="experiments-get", dependencies=[READ],

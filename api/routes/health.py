@@ -12,7 +12,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import text
 
 from api.deps import PUBLIC, EnqueuerDep, Principal, SessionDep, SettingsDep, optional_principal
 from api.outage import RETRY_AFTER_S
@@ -31,7 +30,7 @@ async def health(session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerD
     workers: list[WorkerPublic] = []
     problems: list[str] = []
     try:
-        await run_in_threadpool(session.execute, text("SELECT 1"))
+        await run_in_threadpool(repo.ping, session)
         rows = await run_in_threadpool(repo.live_workers, session, stale_after_s=settings.stale_after_s)
         workers = [WorkerPublic.model_validate(w) for w in rows]
         database = Check(ok=True)

@@ -2,49 +2,27 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from api.defaults import job_defaults
+from api.services.defaults import job_defaults
 from api.deps import READ, EnqueuerDep, SessionDep, SettingsDep, SubmitAccess
-from api.enqueue import Enqueuer
-from api.outage import RETRY_AFTER_S
+from api.services.enqueue import enqueue_or_fail
+from api.services.lookup import get_job_or_404
 from api.present import job_public
 from api.responses import errors
-from api.schemas import JOB_KINDS, Id, JobCreate, JobDefaults, JobKind, JobPublic, JobStatusName, Offset, Page
-from api.submit import check_replay, create_job
+from api.schemas import (Id, JobCreate, JobDefaults, JobKindName, JobPublic, JobStatusName, Offset, Page,
+                         SubmittableKind, parse_request)
+from api.schemas.job_request import REQUESTS, RecipeName, canonical_kind
+from api.services.submission import check_replay, create_job, stored_request
 from persistence import repo
-from persistence.models import Job
 from persistence.status import JobStatus
-from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-log = logging.getLogger("api.jobs")
-
-
-def get_job_or_404(session: Session, job_id: int) -> Job:
-    job = repo.get_job(session, job_id)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found; GET /jobs lists jobs")
-    return job
-
-
-def enqueue_or_fail(session: Session, enqueuer: Enqueuer, job_id: int) -> None:
-    """Send the job's message after commit; if the broker is down the job fails with a resumable reason."""
-    try:
-        enqueuer.send(job_id)
-    except Exception as exc:  # noqa: BLE001 - any broker error
-        log.error("enqueue of job %d failed: %s", job_id, exc)
-        repo.transition(session, job_id, to=JobStatus.FAILED, expected=[JobStatus.QUEUED],
-                        error=f"could not reach the broker ({type(exc).__name__}); POST /jobs/{job_id}/resume "
-                              "when it is back")
-        session.commit()
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)},
-                            detail=f"job {job_id} saved but the broker is unreachable ({type(exc).__name__}); "
-                                   f"POST /jobs/{job_id}/resume when it is back") from exc
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic, operation_id="jobs-create",
@@ -52,22 +30,24 @@ def enqueue_or_fail(session: Session, enqueuer: Enqueuer, job_id: int) -> None:
 def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer: EnqueuerDep, _: SubmitAccess,
            response: Response,
            idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JobPublic:
-    """Validate and queue a pretrain, distill, finetune or evaluate job."""
+    """Validate and queue a job of a kind in ml.kinds: its config sections, nested as in the CLI's YAML, override
+    the recipe named by ``recipe``, which overrides the kind's defaults (GET /jobs/defaults shows them)."""
+    request = body.root
     if idempotency_key:
         existing = repo.job_by_idempotency_key(session, idempotency_key)
         if existing is not None:
-            check_replay(existing, body, idempotency_key=idempotency_key)
+            check_replay(existing, request, idempotency_key=idempotency_key)
             response.status_code = status.HTTP_200_OK
             return job_public(session, existing)
     try:
-        job = create_job(session, body, settings=settings, idempotency_key=idempotency_key)
+        job = create_job(session, request, settings=settings, idempotency_key=idempotency_key)
         session.commit()
     except IntegrityError:
         session.rollback()
         existing = repo.job_by_idempotency_key(session, idempotency_key or "")
         if existing is None:
             raise
-        check_replay(existing, body, idempotency_key=idempotency_key or "")
+        check_replay(existing, request, idempotency_key=idempotency_key or "")
         response.status_code = status.HTTP_200_OK
         return job_public(session, existing)
     enqueue_or_fail(session, enqueuer, job.id)
@@ -75,18 +55,18 @@ def create(body: JobCreate, session: SessionDep, settings: SettingsDep, enqueuer
 
 
 @router.get("", response_model=Page[JobPublic], operation_id="jobs-list", dependencies=[READ])
-def list_(session: SessionDep, kind: JobKind | None = None, status_: Annotated[JobStatusName | None,
+def list_(session: SessionDep, kind: JobKindName | Literal["evaluate"] | None = None, status_: Annotated[JobStatusName | None,
           Query(alias="status")] = None, dataset_id: Id | None = None,
           offset: Annotated[Offset, Query()] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Page[JobPublic]:
-    rows, count = repo.list_jobs(session, kind=kind, status=JobStatus(status_) if status_ else None,
+    rows, count = repo.list_jobs(session, kind=canonical_kind(kind) if kind else None, status=JobStatus(status_) if status_ else None,
                                  dataset_id=dataset_id, offset=offset, limit=limit)
     return Page[JobPublic](data=[job_public(session, j, with_lineage=False) for j in rows], count=count)
 
 
 @router.get("/defaults", response_model=JobDefaults, operation_id="jobs-defaults", dependencies=[READ])
-def defaults(settings: SettingsDep, kind: JobKind = "pretrain") -> JobDefaults:
-    """The value each unset JobCreate field takes for ``kind`` (resolved from the ml config defaults)."""
-    return job_defaults(kind, settings=settings)
+def defaults(settings: SettingsDep, kind: SubmittableKind = "pretrain", recipe: RecipeName | None = None) -> JobDefaults:
+    """What each unset setting of a ``kind`` job becomes (the ml config defaults, then ``recipe``'s values)."""
+    return job_defaults(kind, settings=settings, recipe=recipe)
 
 
 @router.get("/{job_id}", response_model=JobPublic, operation_id="jobs-get", dependencies=[READ], responses=errors(404))
@@ -130,10 +110,13 @@ def retry(job_id: Id, session: SessionDep, settings: SettingsDep, enqueuer: Enqu
     if not old.status.is_terminal:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             detail=f"job {job_id} is {old.status.value}; cancel it first or wait for it to end")
-    if old.kind not in JOB_KINDS:  # a synthesize job re-renders with resume; it has no JobCreate to repeat
+    if canonical_kind(old.kind) not in REQUESTS:  # a synthesize job re-renders with resume; no request to repeat
         raise HTTPException(status.HTTP_409_CONFLICT,
                             detail=f"job {job_id} is a {old.kind} job; POST /jobs/{job_id}/resume runs it again")
-    body = JobCreate.model_validate(old.request)
+    try:
+        body = parse_request(stored_request(old))
+    except ValidationError as exc:  # a request stored before a rule existed (e.g. one naming a path)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
     job = create_job(session, body, settings=settings)
     job.retry_of = old.id
     session.commit()

@@ -11,13 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from api.deps import SessionDep, SettingsDep, SubmitAccess
-from api.predict_pool import PoolBusy, PredictPool
-from api.predictors import PredictorCache
-from api.routes.models import resolve_model
+from api.services.prediction_pool import PoolBusy, PredictPool
+from api.services.predictors import PredictorCache
+from api.services.models import resolve_model
 from api.paths import client_text
 from api.responses import errors
 from api.schemas import Id, MAX_INT64, PredictionPublic
-from api.upload import ACCEPTED, UploadError, UploadGate, receive_upload, sniff_container
+from api.services.upload import ACCEPTED, UploadError, UploadGate, receive_upload, sniff_container
 
 router = APIRouter(tags=["predict"])
 log = logging.getLogger("api.predict")

@@ -1,4 +1,4 @@
-"""API tokens as the server knows them (admin only); they are created and revoked with python -m api.tokens."""
+"""API tokens as the server knows them (admin only); they are created and revoked with python -m api.cli.tokens."""
 
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ export function estimateText({ jobs, roles }) {
 
 async function loadDefaults() {
   const [schema, spec] = await Promise.all([schemaProps("ExperimentCreate"), jobSpec()]);
-  const shown = Object.fromEntries(Object.entries(spec.defaults).map(([k, d]) => [k, shownDefaults(d)]));
+  const shown = Object.fromEntries(Object.entries(spec.defaults).map(([k, d]) => [k, shownDefaults(d, { flat: true })]));
   return { schema, shown };
 }
 

@@ -20,20 +20,52 @@ function deref(doc, schema) {
 
 /**
  * A request body's properties by its schema name (JobCreate, ExperimentCreate). A union of variants (oneOf /
- * anyOf, e.g. one per job kind) gives the properties of all of them, each with its references followed.
+ * anyOf, e.g. one per job kind) gives the properties of all of them, each with its references followed. A
+ * section (a property that is itself an object with properties: a job request's optim, clip, ...) gives its
+ * settings as dotted names ("optim.lr"); nestedBody turns a form's dotted names back into sections.
  */
 export async function schemaProps(name) {
   const doc = await openapi();
   const schema = deref(doc, doc?.components?.schemas?.[name]);
   const parts = [schema, ...(schema.oneOf || schema.anyOf || []).map((v) => deref(doc, v))];
   const props = {};
+  const own = (prop) => {
+    const p = deref(doc, prop);
+    return p.anyOf ? { ...p, anyOf: p.anyOf.map((v) => deref(doc, v)) } : p;
+  };
   for (const part of parts) {
     for (const [key, prop] of Object.entries(part.properties || {})) {
-      const own = deref(doc, prop);
-      props[key] ??= own.anyOf ? { ...own, anyOf: own.anyOf.map((v) => deref(doc, v)) } : own;
+      const p = own(prop);
+      const section = variants(p).find((v) => v.properties);
+      if (!section) props[key] ??= p;
+      else for (const [sub, sp] of Object.entries(section.properties)) props[`${key}.${sub}`] ??= own(sp);
     }
   }
   return props;
+}
+
+/** {"optim.lr": 0.1, name: "x"} -> {optim: {lr: 0.1}, name: "x"}. */
+export function nestedBody(flat) {
+  const out = {};
+  for (const [key, value] of Object.entries(flat)) {
+    const parts = key.split(".");
+    let node = out;
+    for (const p of parts.slice(0, -1)) node = node[p] ??= {};
+    node[parts[parts.length - 1]] = value;
+  }
+  return out;
+}
+
+/** A /jobs/defaults payload's settings as dotted names (its nested config), or ``flat``: by the deprecated flat
+ * names (epochs, lr: what POST /experiments' budget fields are called). */
+export function defaultSettings(payload, { flat = false } = {}) {
+  if (flat || !payload.config) return { ...payload.values };
+  const out = {};
+  for (const [key, value] of Object.entries(payload.config)) {
+    if (value && typeof value === "object" && !Array.isArray(value)) for (const [sub, v] of Object.entries(value)) out[`${key}.${sub}`] = v;
+    else out[key] = value;
+  }
+  return out;
 }
 
 /** The job kinds the server takes: the kind parameter of GET /jobs/defaults, else the request's kind field. */
@@ -92,11 +124,11 @@ export function schemaField(name, prop, { label, section, hint, placeholder, bla
 export const fieldHint = (f) => [f.ownHint ?? f.c?.description, f.c ? rangeText(f.c) : ""].filter(Boolean).join(" · ");
 
 /** {field: shown default} of a /jobs/defaults payload ("source's" for what a source job passes on). */
-export function shownDefaults(payload) {
+export function shownDefaults(payload, { flat = false } = {}) {
   const out = {};
-  for (const [name, value] of Object.entries(payload.values)) {
-    if (payload.inherited.includes(name)) out[name] = "source's";
-    else if (value !== null && value !== undefined) out[name] = typeof value === "boolean" ? String(value) : value;
+  for (const [name, value] of Object.entries(defaultSettings(payload, { flat }))) {
+    if (payload.inherited.includes(flat ? payload.legacy?.[name] : name)) out[name] = "source's";
+    else if (value !== null && value !== undefined) out[name] = typeof value === "object" ? JSON.stringify(value) : typeof value === "boolean" ? String(value) : value;
   }
   return out;
 }

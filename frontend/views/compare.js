@@ -84,7 +84,7 @@ export async function render(root, { query }) {
   const picker = h("fieldset", { class: "run-picker" }, h("legend", {}, "Runs"));
   const pickerList = h("div", { class: "run-list" });
   picker.append(pickerList);
-  const candidates = all.filter((j) => j.kind !== "evaluate");
+  const candidates = all.filter((j) => j.kind !== "retrieve");
   const badges = new Map(); // job id -> the picker's status badge, kept current as jobs are re-read
   if (!candidates.length) {
     root.append(emptyState("Nothing to compare yet.", "Start a teacher and a student, then come back.", h("a", { class: "btn btn-primary", href: "#/jobs/new" }, "New job")));

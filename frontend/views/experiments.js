@@ -1,5 +1,5 @@
 // #/experiments: research grids submitted as jobs (the New experiment form, POST /experiments or
-// python -m api.experiments submit); each links to its Compare page (#/compare?experiment=ID).
+// python -m api.cli.experiments submit); each links to its Compare page (#/compare?experiment=ID).
 // #/experiments?new=1 opens the form.
 
 import * as api from "../api.js";
@@ -20,7 +20,7 @@ export async function render(root, { query }) {
   root.append(h("div", { class: "page-head" },
     h("div", {}, h("h1", {}, "Experiments"),
       h("p", { class: "lede" }, "Research grids submitted as jobs: teachers, KD students and no-KD baselines on one budget, each fine-tuned."),
-      h("p", { class: "hint" }, "Submit one here, with ", h("code", {}, "python -m api.experiments submit --dataset-id N --grid full"), " or ", h("code", {}, "POST /experiments"), ".")),
+      h("p", { class: "hint" }, "Submit one here, with ", h("code", {}, "python -m api.cli.experiments submit --dataset-id N --grid full"), " or ", h("code", {}, "POST /experiments"), ".")),
     h("div", { class: "actions" }, toggle)), panel);
   const wrap = h("div", { class: "table-wrap" }, h("div", { class: "loading", role: "status" }, "Loading experiments…"));
   root.append(wrap);

@@ -7,7 +7,7 @@ import { h, toast } from "../ui.js";
 import { KIND_LABEL, jobLabel } from "../components/jobinfo.js";
 import { demoButton } from "../components/actions.js";
 import { simpleForm } from "../components/form.js";
-import { jobSpec, schemaField, shownDefaults, showDefaults } from "../components/jobfields.js";
+import { defaultSettings, jobSpec, nestedBody, schemaField, shownDefaults, showDefaults } from "../components/jobfields.js";
 
 const SECTIONS = [
   ["main", "What"],
@@ -23,6 +23,7 @@ const SECTIONS = [
 const WORDS = {
   dataset_id: ["Dataset", "main", ""],
   name: ["Name", "main", null, "optional, e.g. r3d teacher"],
+  recipe: ["Recipe", "main", "a recipe under configs/ (GET /recipes): the fields left empty take its values"],
   teacher_job_id: ["Teacher", "main", "a completed teacher (pretrain) or student; leave empty with α = 0 for the no-KD baseline"],
   source_job_id: ["Source checkpoint", "main", "the pretrained backbone to start from; empty trains from scratch"],
   backbone: ["Backbone", "model", ""],
@@ -59,7 +60,7 @@ const WORDS = {
   overrides: ["Overrides (JSON)", "advanced", "dotted ml-config paths", '{"pretext.interval": 4}'],
 };
 // request fields every kind takes (the rest apply to a kind when GET /jobs/defaults gives them a value)
-const SERVICE = new Set(["dataset_id", "name", "after_job_id", "overrides"]);
+const SERVICE = new Set(["dataset_id", "name", "recipe", "tags", "after_job_id", "max_attempts"]);
 // which parent a kind names, unless the defaults say (parent_field)
 const PARENT = { distill: "teacher_job_id", finetune: "source_job_id", evaluate: "source_job_id", retrieve: "source_job_id" };
 const PARENTS = new Set(Object.values(PARENT));
@@ -76,7 +77,7 @@ const SUBMIT = { pretrain: "Start pretraining", distill: "Start distillation", f
 /** Whether a field belongs in a kind's form. */
 function applies(name, kind, payload) {
   if (PARENTS.has(name)) return (payload.parent_field ?? PARENT[kind]) === name;
-  return SERVICE.has(name) || name in payload.values;
+  return SERVICE.has(name) || name in defaultSettings(payload);
 }
 
 export async function render(root, { query }) {
@@ -106,12 +107,15 @@ export async function render(root, { query }) {
     return;
   }
 
-  const clips = defaults[kinds[0]].clips;
-  const clipText = (v) => (clips[v] ? `${v} — ${clips[v].frames} frames · ${clips[v].crop} px` : v);
-  const ordered = Object.keys(WORDS).filter((n) => n in props).concat(Object.keys(props).filter((n) => n !== "kind" && !(n in WORDS)));
+  // WORDS speaks the old flat names (epochs); the request's settings are dotted (optim.epochs): /jobs/defaults maps them
+  const legacy = Object.assign({}, ...Object.values(defaults).map((d) => d.legacy || {}));
+  const setting = (n) => (n in props ? n : legacy[n]);
+  const words = {};
+  for (const [n, w] of Object.entries(WORDS)) if (setting(n) in props) words[setting(n)] ??= w;
+  const ordered = Object.keys(words).concat(Object.keys(props).filter((n) => n !== "kind" && !(n in words)));
   const fields = ordered.map((name) => {
-    const [label, section = "advanced", hint, placeholder] = WORDS[name] || [];
-    const f = schemaField(name, props[name], { label, section, hint, placeholder, optionText: name === "clip" ? clipText : String });
+    const [label, section = "advanced", hint, placeholder] = words[name] || [];
+    const f = schemaField(name, props[name], { label, section, hint, placeholder });
     if (name === "dataset_id") {
       const want = query.get("dataset_id");
       return { ...f, c: null, type: "select", number: true, required: true, value: datasets.some((d) => String(d.id) === want) ? want : datasets[datasets.length - 1].id,
@@ -130,7 +134,7 @@ export async function render(root, { query }) {
     submitLabel: "Start",
     actions: [h("a", { class: "btn btn-ghost", href: "#/jobs" }, "Cancel")],
     onSubmit: async (body) => {
-      const job = await api.createJob({ kind, ...body });
+      const job = await api.createJob({ kind, ...nestedBody(body) });
       toast(`Job #${job.id} queued.`, { kind: "success" });
       window.location.hash = `#/jobs/${job.id}`;
     },
@@ -164,12 +168,9 @@ export async function render(root, { query }) {
     submit.textContent = SUBMIT[kind] || `Start ${kind}`;
   }
 
-  /** The kind's defaults in grey; frames and crop follow the clip chosen. */
+  /** The kind's defaults in grey. */
   function applyDefaults() {
     const shown = shownDefaults(defaults[kind]);
-    const clip = clips[field("clip")?.controls[0].value];
-    if (clip) Object.assign(shown, { frames: clip.frames, crop: clip.crop });
-    if (shown.clip === "default") shown.clip = clipText("default").replace(/^default — /, "");
     showDefaults(fields, field, shown);
   }
 
@@ -177,7 +178,7 @@ export async function render(root, { query }) {
   applyKind();
   // the preset for CPU runs: one click fills the tiny config
   const quick = h("button", { class: "btn btn-small", type: "button", onclick: () => {
-    const tiny = { width: 0.125, clip: "tiny", epochs: 2, batch_size: 4, max_steps_per_epoch: 5 };
+    const tiny = { recipe: "tiny", "model.width": 0.125, "optim.epochs": 2, "optim.batch_size": 4, "runtime.max_steps_per_epoch": 5 };
     for (const [n, v] of Object.entries(tiny)) {
       const c = field(n)?.controls[0];
       if (c && !c.disabled) c.value = String(v);
@@ -185,6 +186,5 @@ export async function render(root, { query }) {
     applyDefaults();
     toast("Filled a tiny CPU-sized config.");
   } }, "Tiny CPU preset");
-  kindHelp.after(h("p", { class: "preset hint" }, quick, " fills width 0.125, the tiny clip, 2 epochs of at most 5 steps, batch 4."));
-  field("clip")?.controls[0].addEventListener("change", applyDefaults);
+  kindHelp.after(h("p", { class: "preset hint" }, quick, " fills recipe tiny (its 8×32² clip), width 0.125, 2 epochs of at most 5 steps, batch 4."));
 }

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.experiments import parser, submit_body
-from api.grid import plan
+from api.cli.experiments import parser, submit_body
+from api.services.experiments import plan
 from api.main import create_app
 from api.schemas import ExperimentCreate
 from persistence import repo

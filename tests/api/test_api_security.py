@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.main import create_app
-from api.tokens import main as tokens_cli
+from api.cli.tokens import main as tokens_cli
 from persistence import repo
 from persistence.base import utcnow
 from persistence.migrate import upgrade

@@ -10,13 +10,22 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.jobspec import CONFIG_CLASS
+from ml import kinds
 from ml.config import path_fields
 from persistence import repo
 from persistence.session import make_engine, make_sessionmaker
 from service_helpers import render_dataset, tiny
 
+CONFIG_CLASS = {kind: kinds.config_class(kind) for kind in kinds.kind_names(cli=True)}
 PATH_CASES = [(kind, key) for kind in sorted(CONFIG_CLASS) for key in sorted(path_fields(CONFIG_CLASS[kind]))]
+
+
+def _nested(dotted: str, value: Any) -> dict[str, Any]:
+    *parents, leaf = dotted.split(".")
+    out: dict[str, Any] = {leaf: value}
+    for part in reversed(parents):
+        out = {part: out}
+    return out
 
 
 @pytest.fixture
@@ -45,29 +54,44 @@ def test_the_walk_finds_every_known_path_field() -> None:
     found = {kind: path_fields(CONFIG_CLASS[kind]) for kind in CONFIG_CLASS}
     assert {"data.root", "data.splits_dir", "distill.teacher_checkpoint"} <= found["pretrain"]
     assert {"data.root", "data.splits_dir", "source_checkpoint"} <= found["finetune"]
-    assert {"data.root", "data.splits_dir", "checkpoint"} <= found["evaluate"]
+    assert {"data.root", "data.splits_dir", "checkpoint"} <= found["retrieve"]
 
 
 @pytest.mark.parametrize(("kind", "key"), PATH_CASES, ids=[f"{k}-{p}" for k, p in PATH_CASES])
 def test_every_path_typed_override_is_422(client: TestClient, dataset_id: int, tmp_path: Path, kind: str,
                                           key: str) -> None:
-    r = client.post("/jobs", json=_body(kind, dataset_id, overrides={key: str(tmp_path / "anywhere")}))
-    assert r.status_code == 422, r.text
-    detail = r.json()["detail"][0]
-    assert detail["loc"] == ["body", "overrides", key]
-    assert key in detail["msg"] and "server path" in detail["msg"] and str(tmp_path) not in r.text
+    for body in (_body(kind, dataset_id, **_nested(key, str(tmp_path / "anywhere"))),  # the request's sections
+                 _body(kind, dataset_id, overrides={key: str(tmp_path / "anywhere")})):  # deprecated overrides
+        r = client.post("/jobs", json=body)
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"][0]
+        assert detail["loc"] == ["body", *key.split(".")]
+        assert key in detail["msg"] and "server path" in detail["msg"] and str(tmp_path) not in r.text
     assert client.get("/jobs").json()["count"] == 0
 
 
+def test_path_fields_are_not_in_the_request_schema(client: TestClient) -> None:
+    """OpenAPI documents no path-typed setting: the request models are walked from the config classes without them."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for kind, model in CONFIG_CLASS.items():
+        for key in path_fields(model):
+            *parents, leaf = key.split(".")
+            name = kind.title() + "".join(p.title() for p in parents)
+            holder = schemas[f"{kind.title()}JobCreate" if not parents else name]
+            assert leaf not in holder["properties"], (kind, key)
+
+
 def test_unknown_and_section_override_keys_are_422(client: TestClient, dataset_id: int) -> None:
-    r = client.post("/jobs", json=_body("pretrain", dataset_id, overrides={"pretext.intervall": 4}))
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "overrides", "pretext.intervall"]
-    assert "'pretext.interval'" in r.json()["detail"][0]["msg"]  # the near miss is suggested
+    for body in (_body("pretrain", dataset_id, overrides={"pretext.intervall": 4}),
+                 _body("pretrain", dataset_id, pretext={"intervall": 4})):
+        r = client.post("/jobs", json=body)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "pretext", "intervall"]
+        assert "'pretext.interval'" in r.json()["detail"][0]["msg"]  # the near miss is suggested
     r = client.post("/jobs", json=_body("pretrain", dataset_id, overrides={"data": {"root": "/etc"}}))
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "overrides", "data"]
-    assert "section" in r.json()["detail"][0]["msg"]
-    r = client.post("/jobs", json=_body("evaluate", dataset_id, overrides={"kind": "pretrain"}))
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "overrides", "kind"]
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "data", "root"]
+    assert "server path" in r.json()["detail"][0]["msg"] and "/etc" not in r.text
+    r = client.post("/jobs", json=_body("retrieve", dataset_id, overrides={"kind": "pretrain"}))
+    assert r.status_code == 422 and "'kind' is set by the request's kind field" in r.text
 
 
 def test_allowed_overrides_still_apply(client: TestClient, dataset_id: int) -> None:
@@ -201,5 +225,6 @@ def test_retry_of_a_stored_request_with_a_path_override_is_422(client: TestClien
     finally:
         engine.dispose()
     r = client.post(f"/jobs/{old_id}/retry")
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "overrides", "data.root"], r.text
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "data", "root"], r.text
+    assert "server path" in r.json()["detail"][0]["msg"] and "/etc" not in r.text
     assert client.get("/jobs").json()["count"] == 1

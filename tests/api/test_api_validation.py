@@ -60,16 +60,20 @@ def test_dataset_path_outside_data_roots_is_403(client: TestClient, settings: An
 
 def test_job_validation_names_the_field(client: TestClient, dataset: dict[str, Any]) -> None:
     ds = dataset["id"]
-    r = client.post("/jobs", json=tiny("pretrain", ds, lr=-0.1))
-    assert r.status_code == 422 and _loc(r) == ["body", "lr"]
-    r = client.post("/jobs", json=tiny("pretrain", ds, backbone="resnet9000"))
-    assert r.status_code == 422 and _loc(r) == ["body", "backbone"] and "r3d" in r.json()["detail"][0]["msg"]
+    for body in (tiny("pretrain", ds, lr=-0.1), tiny("pretrain", ds, optim={"lr": -0.1})):  # flat (deprecated), nested
+        r = client.post("/jobs", json=body)
+        assert r.status_code == 422 and _loc(r) == ["body", "optim", "lr"]
+    r = client.post("/jobs", json=tiny("pretrain", ds, model={"backbone": "resnet9000"}))
+    assert r.status_code == 422 and _loc(r) == ["body", "model", "backbone"] and "r3d" in r.json()["detail"][0]["msg"]
     r = client.post("/jobs", json=tiny("pretrain", 999))
     assert r.status_code == 422 and _loc(r) == ["body", "dataset_id"]
     r = client.post("/jobs", json=tiny("pretrain", ds, teacher_job_id=1))
-    assert r.status_code == 422 and "teacher_job_id applies to kind distill" in r.text
-    r = client.post("/jobs", json=tiny("pretrain", ds, overrides={"pretext.tuple_len": 1}))
-    assert r.status_code == 422 and _loc(r) == ["body", "overrides", "pretext.tuple_len"]
+    assert r.status_code == 422 and _loc(r) == ["body", "teacher_job_id"] and "not a pretrain setting" in r.text
+    r = client.post("/jobs", json=tiny("finetune", ds, mode="half"))
+    assert r.status_code == 422 and _loc(r) == ["body", "mode"]
+    for body in (tiny("pretrain", ds, overrides={"pretext.tuple_len": 1}), tiny("pretrain", ds, pretext={"tuple_len": 1})):
+        r = client.post("/jobs", json=body)
+        assert r.status_code == 422 and _loc(r) == ["body", "pretext", "tuple_len"]
     r = client.post("/jobs", json=tiny("distill", ds))
     assert r.status_code == 422 and _loc(r) == ["body", "teacher_job_id"]
 
@@ -102,7 +106,7 @@ def test_idempotency_key_reused_with_a_different_body_is_422(client: TestClient,
     changed = client.post("/jobs", json={**body, "epochs": 5}, headers={"Idempotency-Key": "k1"})
     assert changed.status_code == 422, changed.text
     err = changed.json()["detail"][0]
-    assert err["loc"] == ["header", "idempotency-key"] and "differs in: epochs" in err["msg"]
+    assert err["loc"] == ["header", "idempotency-key"] and "differs in: optim.epochs" in err["msg"]
     assert f"job {first.json()['id']}" in err["msg"]
     other_kind = client.post("/jobs", json=tiny("distill", dataset["id"], alpha=0.0), headers={"Idempotency-Key": "k1"})
     assert other_kind.status_code == 422 and "kind" in other_kind.json()["detail"][0]["msg"]
@@ -121,9 +125,9 @@ def test_clip_needs_are_checked_against_the_datasets_frames(client: TestClient, 
     assert r.status_code == 422, r.text
     assert _loc(r) == ["body", "clip"] and "needs 64 frames per video" in r.text and "has 40" in r.text
     r = client.post("/jobs", json=tiny("pretrain", ds, frames=12))  # 12x3 + 8x2 = 52
-    assert r.status_code == 422 and _loc(r) == ["body", "frames"] and "needs 52 frames" in r.text
-    r = client.post("/jobs", json=tiny("pretrain", ds, overrides={"pretext.interval": 20}))  # 8x3 + 20x2 = 64
-    assert r.status_code == 422 and _loc(r) == ["body", "overrides.pretext.interval"] and "needs 64" in r.text
+    assert r.status_code == 422 and _loc(r) == ["body", "clip"] and "needs 52 frames" in r.text
+    r = client.post("/jobs", json=tiny("pretrain", ds, pretext={"interval": 20}))  # 8x3 + 20x2 = 64
+    assert r.status_code == 422 and _loc(r) == ["body", "pretext"] and "needs 64" in r.text
     assert client.get("/jobs").json()["count"] == 0
     assert client.post("/jobs", json=tiny("pretrain", ds)).status_code == 201  # 8x3 + 8x2 = 40 fits
     grid = {"dataset_id": ds, "grid": "pair", "clip": "tiny", "frames": 16, "epochs": 1, "seeds": [0]}
@@ -142,7 +146,7 @@ def test_clip_needs_are_checked_against_the_datasets_frames(client: TestClient, 
 def test_job_is_stored_with_its_ml_config(client: TestClient, dataset: dict[str, Any]) -> None:
     job = client.post("/jobs", json=tiny("pretrain", dataset["id"], lr=0.05, name="t")).json()
     assert job["config"]["optim"]["lr"] == 0.05 and job["config"]["model"]["width"] == 0.125
-    assert job["config"]["clip"]["crop"] == 32 and job["config_hash"] and job["request"]["lr"] == 0.05
+    assert job["config"]["clip"]["crop"] == 32 and job["config_hash"] and job["request"]["optim"]["lr"] == 0.05
     listed = client.get("/jobs", params={"kind": "pretrain", "status": "queued", "limit": 1}).json()
     assert listed["count"] == 1 and listed["data"][0]["id"] == job["id"]
     assert client.get("/jobs", params={"kind": "finetune"}).json()["count"] == 0
@@ -203,9 +207,11 @@ def test_events_carry_job_fields_and_resume_after_the_history(client: TestClient
         with client.stream("GET", f"/jobs/{job['id']}/events", params={"poll_s": 0.1, **kw.pop("params", {})},
                            **kw) as r:
             text = "".join(r.iter_text())
-        rows = [row for block in text.split("\n\n") if "event: metrics" in block
-                for row in json.loads(block.split("data: ", 1)[1])]
-        status = json.loads(next(b for b in text.split("\n\n") if "event: status" in b).split("data: ", 1)[1])
+        def data(block: str) -> Any:  # the block's data line (FastAPI writes event, data, id in that order)
+            return json.loads(next(line[len("data: "):] for line in block.splitlines() if line.startswith("data: ")))
+
+        rows = [row for block in text.split("\n\n") if "event: metrics" in block for row in data(block)]
+        status = data(next(b for b in text.split("\n\n") if "event: status" in b))
         return rows, status
 
     rows, status = stream(params={"after_id": last_id})
@@ -218,28 +224,36 @@ def test_events_carry_job_fields_and_resume_after_the_history(client: TestClient
     assert [r["step"] for r in stream(headers={"Last-Event-ID": str(last_id + 1)})[0]] == []
 
 
-@pytest.mark.parametrize("kind", ["pretrain", "distill", "finetune", "evaluate"])
+@pytest.mark.parametrize("kind", ["pretrain", "distill", "finetune", "retrieve", "evaluate"])
 def test_job_defaults_come_from_the_ml_config(client: TestClient, kind: str) -> None:
-    from api.schemas import JobCreate
-    from ml.config import ClipSpec, FinetuneConfig, OptimConfig
+    from api.schemas.job_request import legacy_names
+    from ml import kinds
+    from ml.config import ClipSpec, FinetuneConfig, OptimConfig, path_fields
 
     d = client.get("/jobs/defaults", params={"kind": kind}).json()
-    not_defaulted = {"kind", "dataset_id", "name", "teacher_job_id", "source_job_id", "after_job_id", "overrides"}
-    by_kind = {"pretrain": {"alpha", "temperature", "distill_target", "mode", "dropout", "val_videos"},
-               "finetune": {"alpha", "temperature", "distill_target", "contrast_weight", "nce_negatives",
-                            "nce_temperature", "retrieval_every"}}
-    by_kind["distill"] = by_kind["pretrain"] - {"alpha", "temperature", "distill_target"}
-    by_kind["evaluate"] = by_kind["finetune"] | {"mode", "dropout", "val_videos", "epochs", "batch_size", "lr",
-                                                 "momentum", "weight_decay", "scheduler", "data_fraction"}
-    assert set(d["values"]) == set(JobCreate.model_fields) - not_defaulted - by_kind[kind]
+    kind = "retrieve" if kind == "evaluate" else kind  # the deprecated alias answers for retrieve
+    assert d["kind"] == kind
+    config = d["config"]
+    for dotted in path_fields(kinds.config_class(kind)):  # no server path in the defaults either
+        *parents, leaf = dotted.split(".")
+        node = config
+        for p in parents:
+            node = node.get(p) or {}
+        assert leaf not in node, dotted
+    assert set(d["values"]) >= set(legacy_names(kind))  # the deprecated flat view
     assert d["clips"]["default"] == {"frames": ClipSpec().frames, "crop": ClipSpec().crop}
     if kind in ("pretrain", "distill"):
-        assert d["values"]["epochs"] == OptimConfig().epochs and d["values"]["retrieval"] is True
-        assert d["inherited"] == []
+        assert config["optim"]["epochs"] == OptimConfig().epochs == d["values"]["epochs"]
+        assert config["eval"]["retrieval"] is True and d["inherited"] == []
     if kind == "finetune":
-        assert d["values"]["lr"] == FinetuneConfig.model_fields["optim"].default.lr and "backbone" in d["inherited"]
+        assert config["optim"]["lr"] == FinetuneConfig.model_fields["optim"].default.lr == d["values"]["lr"]
+        assert "model.backbone" in d["inherited"] and config["mode"] == "full"
     if kind == "distill":
-        assert d["values"]["alpha"] == 1.0  # what POST /jobs makes of an unset alpha
+        assert config["distill"]["alpha"] == 1.0  # what POST /jobs makes of an unset alpha (ml.kinds defaults)
+    tiny = client.get("/jobs/defaults", params={"kind": kind, "recipe": "tiny"}).json()
+    assert tiny["recipe"] == "tiny" and "tiny" in d["recipes"]
+    if kind != "retrieve":
+        assert tiny["config"]["clip"]["crop"] == 32 and tiny["config"]["model"]["width"] == 0.125
 
 
 def test_tokens_required_when_auth_on(tmp_path: Path) -> None:
@@ -398,7 +412,7 @@ def test_predict_that_times_out_waiting_for_a_slot_is_503_not_504(tmp_path: Path
 
 
 def test_sniff_containers() -> None:
-    from api.upload import sniff_container
+    from api.services.upload import sniff_container
 
     assert sniff_container(b"RIFF\x10\x00\x00\x00AVI LIST") == ".avi"
     assert sniff_container(b"\x00\x00\x00\x18ftypmp42\x00\x00") == ".mp4"

@@ -62,7 +62,7 @@ def test_submit_job_watch_live_curve_and_cancel(page: Any, server: Any, console:
     page.goto(f"/#/jobs/new?kind=pretrain&dataset_id={dataset['id']}")
     page.locator("#kind-pretrain").check()
     page.get_by_label("Width").fill("5")  # over the limit of 4: the server's message lands beside the field
-    page.get_by_label("Clip", exact=True).select_option("tiny")
+    page.get_by_label("Recipe").select_option("tiny")  # its 8x32 clip; the fields set below override it
     page.get_by_label("Epochs").fill("60")
     page.get_by_label("Batch size").fill("4")
     page.locator("details.form-section > summary").click()
@@ -70,7 +70,7 @@ def test_submit_job_watch_live_curve_and_cancel(page: Any, server: Any, console:
     page.get_by_label("Retrieval at the end").select_option("false")
     shots(page, "03-new-job")
     page.get_by_role("button", name="Start pretraining").click()
-    err = page.locator("[data-error-for=width]")
+    err = page.locator('[data-error-for="model.width"]')
     err.wait_for()
     assert "4" in err.inner_text()
     shots(page, "04-new-job-validation")

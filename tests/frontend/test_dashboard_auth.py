@@ -28,7 +28,7 @@ def secured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL", "ARTIFACT_ROOT", "DATA_ROOTS")}
     env.update(VAR_DIR=str(var), QUEUE=f"browser-auth-{port}", AUTH="on", HOST="127.0.0.1", PORT=str(port),
                PYTHONPATH=os.pathsep.join(p for p in [str(ROOT), env.get("PYTHONPATH", "")] if p))
-    token = subprocess.run([sys.executable, "-m", "api.tokens", "create", "--name", "browser", "--scope", "submit"],
+    token = subprocess.run([sys.executable, "-m", "api.cli.tokens", "create", "--name", "browser", "--scope", "submit"],
                            cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
     log = (var / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",

@@ -109,13 +109,13 @@ def test_jobs_whose_message_was_never_sent_or_lost_run_once(cluster: tuple[TestC
     started afterwards runs all three, each exactly once."""
     import redis
 
-    from api.schemas import JobCreate
-    from api.submit import create_job
+    from api.schemas import parse_request
+    from api.services.submission import create_job
 
     c, settings, tmp = cluster
     ds = _dataset(c)
     with c.app.state.sessions() as session:  # type: ignore[attr-defined]
-        never_sent = create_job(session, JobCreate.model_validate(tiny("pretrain", ds["id"])), settings=settings)
+        never_sent = create_job(session, parse_request(tiny("pretrain", ds["id"])), settings=settings)
         session.commit()
         a = never_sent.id
     b, cc = (c.post("/jobs", json=tiny("pretrain", ds["id"])).json()["id"] for _ in range(2))

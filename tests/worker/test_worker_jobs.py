@@ -14,7 +14,7 @@ from persistence import repo
 from persistence.status import JobStatus
 from service_helpers import render_dataset, tiny
 from worker.jobs import execute_job
-from worker.runtime import make_runtime
+from worker.state import make_runtime
 
 
 @pytest.fixture
@@ -156,7 +156,8 @@ def test_transient_error_retries_with_backoff(client: TestClient, dataset: dict[
 
 
 def test_completion_releases_the_chained_successor(client: TestClient, dataset: dict[str, Any], rt: Any) -> None:
-    from api.routes.demo import DemoCreate, create_demo
+    from api.schemas import DemoCreate
+    from api.services.demo import create_demo
 
     with client.app.state.sessions.begin() as s:  # type: ignore[attr-defined]
         dataset_row, synth, jobs = create_demo(s, rt.settings, DemoCreate(epochs=1, classes=2, videos_per_class=4))
@@ -392,14 +393,14 @@ def test_api_startup_resends_the_message_of_a_job_it_never_sent(client: TestClie
     from sqlalchemy import create_engine, inspect, text, update
 
     from api.main import create_app
-    from api.schemas import JobCreate
-    from api.submit import create_job
+    from api.schemas import parse_request
+    from api.services.submission import create_job
     from persistence.base import utcnow
     from persistence.models import Job
 
     settings = rt.settings
     with client.app.state.sessions() as session:  # type: ignore[attr-defined]
-        job = create_job(session, JobCreate.model_validate(tiny("pretrain", dataset["id"])), settings=settings)
+        job = create_job(session, parse_request(tiny("pretrain", dataset["id"])), settings=settings)
         session.commit()
         session.execute(update(Job).where(Job.id == job.id)
                         .values(dispatched_at=utcnow() - timedelta(seconds=2 * settings.dispatch_grace_s)))

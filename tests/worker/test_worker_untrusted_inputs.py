@@ -16,7 +16,7 @@ from crafted_pickle import write_crafted_checkpoint
 from persistence import repo
 from service_helpers import WorkerProcess, make_settings, render_dataset, synthesize_dataset, tiny, wait_job
 from worker.jobs import execute_job
-from worker.runtime import make_runtime
+from worker.state import make_runtime
 
 
 @pytest.fixture

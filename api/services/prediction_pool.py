@@ -52,6 +52,8 @@ class PredictPool:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._overdue: set[Future[Any]] = set()  # answered 504, still running
+        self.rejected = 0  # refused at once: every slot and queue place taken (503)
+        self.withdrawn = 0  # gave up waiting for a slot (503)
 
     @property
     def in_flight(self) -> int:
@@ -66,6 +68,7 @@ class PredictPool:
     def submit(self, fn: Callable[[], Any]) -> Ticket:
         with self._lock:
             if self._in_flight >= self.limit:
+                self.rejected += 1
                 raise PoolBusy(self._in_flight, len(self._overdue))
             self._in_flight += 1
         holder: list[Ticket] = []
@@ -84,7 +87,11 @@ class PredictPool:
 
     def withdraw(self, ticket: Ticket) -> bool:
         """Take work that has not started out of the queue (its slot comes back); False once a thread runs it."""
-        return ticket.future.cancel()
+        if not ticket.future.cancel():
+            return False
+        with self._lock:
+            self.withdrawn += 1
+        return True
 
     def mark_overdue(self, future: Future[Any]) -> None:
         """The caller gave up waiting (504); the work holds its slot until it ends."""

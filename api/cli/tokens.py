@@ -1,4 +1,4 @@
-"""API tokens CLI: ``python -m api.tokens create --name NAME [--scope read|submit|admin] [--expires-in 30d]``
+"""API tokens CLI: ``python -m api.cli.tokens create --name NAME [--scope read|submit|admin] [--expires-in 30d]``
 prints a new token once (only its sha256 is kept).
 
 Scopes: read (every GET), submit (also create/cancel/resume/retry jobs, datasets, experiments, predict), admin
@@ -46,7 +46,7 @@ def _fmt(t: datetime | None, none: str = "-") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m api.tokens", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m api.cli.tokens", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create", help="create a token and print it once")

@@ -63,11 +63,6 @@ def get_runtime() -> WorkerRuntime:
     return _runtime
 
 
-def set_runtime(rt: WorkerRuntime) -> None:
-    global _runtime
-    _runtime = rt
-
-
 def detect_device(setting: str) -> str:
     """What this worker trains on, in words (imports torch)."""
     import torch

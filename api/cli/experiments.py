@@ -1,11 +1,11 @@
 """Experiments CLI over HTTP: submit the research grid as jobs, list experiments, show one.
 
-  python -m api.experiments submit --url http://127.0.0.1:8000 --dataset-id 1 --grid full [--token T] \\
+  python -m api.cli.experiments submit --url http://127.0.0.1:8000 --dataset-id 1 --grid full [--token T] \\
       [--backbones r3d,c3d,r21d] [--pair r3d,r3d] [--fractions 1,.5,.25,.02] [--seeds 0,1,2] \\
       [--width 0.125 --clip tiny --epochs 12 --teacher-epochs 36 --batch-size 8 --lr 0.01 --finetune-epochs 12 ...]
-  python -m api.experiments show --url http://127.0.0.1:8000 ID
-  python -m api.experiments list --url http://127.0.0.1:8000
-  python -m api.experiments cancel --url http://127.0.0.1:8000 ID
+  python -m api.cli.experiments show --url http://127.0.0.1:8000 ID
+  python -m api.cli.experiments list --url http://127.0.0.1:8000
+  python -m api.cli.experiments cancel --url http://127.0.0.1:8000 ID
 
 Prints the experiment as JSON (``show --table`` prints the summary table); exits 1 with the server's
 message when a request fails.
@@ -98,11 +98,11 @@ def table(exp: dict[str, Any]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m api.experiments", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m api.cli.experiments", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", default="http://127.0.0.1:8000", help="the API's base URL")
-    common.add_argument("--token", help="API token (python -m api.tokens create --name NAME on the server)")
+    common.add_argument("--token", help="API token (python -m api.cli.tokens create --name NAME on the server)")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("submit", parents=[common], help="submit a grid (POST /experiments)")
     s.add_argument("--dataset-id", type=int, required=True)

@@ -1,4 +1,4 @@
-"""Model files the API makes or takes: a job's ONNX export, and imported external checkpoints.
+"""Model files the API makes or takes: a job's ONNX export and report card, and imported external checkpoints.
 
 Both run in a worker thread (torch work), never on the event loop. An ONNX file is written next to the job's
 checkpoint (``model.onnx``) and rewritten when the checkpoint is newer; every export is checked against
@@ -76,6 +76,24 @@ def _report(checkpoint: Path, job_dir: Path, *, teacher_accuracy: float | None) 
         json.dump({"version": version, "card": card}, fh)
     os.replace(tmp, path)
     return card
+
+
+def form_field(fields: dict[str, str], name: str, *, choices: tuple[str, ...] | None = None, required: bool = False,
+               max_len: int = 200) -> str | None:
+    """One multipart form field, checked (422 in FastAPI's shape)."""
+    from fastapi import HTTPException, status
+
+    value = (fields.get(name) or "").strip()
+    if not value:
+        if required:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                detail=[{"loc": ["body", name], "msg": f"missing form field {name!r}", "type": "missing"}])
+        return None
+    if len(value) > max_len or (choices is not None and value not in choices):
+        allowed = f"one of {', '.join(choices)}" if choices else f"at most {max_len} characters"
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            detail=[{"loc": ["body", name], "msg": f"{name} must be {allowed}", "type": "value_error"}])
+    return value
 
 
 class ImportRefused(ValueError):

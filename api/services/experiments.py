@@ -12,9 +12,11 @@ from fastapi import HTTPException, status
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from api.schemas import ExperimentCreate, ExperimentPlan, JobCreate
+from api.schemas import ExperimentCreate, ExperimentPlan, JobRequest, parse_request
+from api.schemas.job_request import legacy_names
+from ml import recipes
 from ml.grid import GridRun, plan_grid
-from api.submit import check_clip_needs, create_job, job_config
+from api.services.submission import check_clip_needs, create_job, job_config
 from persistence import repo
 from persistence.models import Experiment, Job
 from persistence.settings import Settings
@@ -41,35 +43,46 @@ def _pick(body: ExperimentCreate, names: Any) -> dict[str, Any]:
     return {dst: getattr(body, src) for src, dst in pairs if getattr(body, src) is not None}
 
 
-def _job_body(values: dict[str, Any]) -> JobCreate:
-    """A JobCreate from grid values; a bad budget value is reported under the ExperimentCreate field."""
+def _job_body(values: dict[str, Any], *, role: str) -> JobRequest:
+    """A job request from grid values (the flat budget fields, the recipe and its role's settings); a bad budget
+    value is reported under the ExperimentCreate field."""
+    kind = values["kind"]
+    recipe = values.get("recipe")
+    if recipe is not None:
+        roles = (recipes.load(recipe).get("grid") or {}).get("roles") or {}
+        values = recipes.deep_merge(roles.get(role) or {}, values)
     try:
-        return JobCreate.model_validate(values)
+        return parse_request(values)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "body"
-        if values.get("kind") == "finetune":
+        dotted = ".".join(str(p) for p in err["loc"][1:])  # without the kind tag
+        field = {key: name for name, key in legacy_names(kind).items()}.get(dotted, dotted.split(".")[0] or "body")
+        if kind == "finetune":
             field = {v: k for k, v in FINETUNE_FIELDS.items()}.get(field, field)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
             {"loc": ["body", field], "msg": f"{field}: {err['msg']}", "type": "value_error"}]) from exc
+    except recipes.RecipeError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
+            {"loc": ["body", "recipe"], "msg": str(exc), "type": "value_error"}]) from exc
 
 
-def pretrain_request(body: ExperimentCreate, run: GridRun, *, name: str, teacher: Job | None) -> JobCreate:
+def pretrain_request(body: ExperimentCreate, run: GridRun, *, name: str, teacher: Job | None) -> JobRequest:
     values: dict[str, Any] = {"kind": "distill" if run.role == "student" else "pretrain", "name": name,
                               "dataset_id": body.dataset_id, "backbone": run.backbone, "retrieval": True,
                               "retrieval_every": 1, "data_fraction": run.fraction if run.fraction < 1 else None,
-                              "seed": run.training_seed,
+                              "seed": run.training_seed, "recipe": body.recipe,
                               **_pick(body, PRETRAIN_FIELDS)}
     if run.role == "teacher" and body.teacher_epochs is not None:
         values["epochs"] = body.teacher_epochs
     if teacher is not None:
         values.update(teacher_job_id=teacher.id, after_job_id=teacher.id, **_pick(body, KD_FIELDS))
-    return _job_body(values)
+    return _job_body({k: v for k, v in values.items() if v is not None}, role=run.role)
 
 
-def finetune_request(body: ExperimentCreate, source: Job, *, name: str, seed: int) -> JobCreate:
-    return _job_body({"kind": "finetune", "name": name, "dataset_id": body.dataset_id, "source_job_id": source.id,
-                      "after_job_id": source.id, "seed": seed, **_pick(body, FINETUNE_FIELDS)})
+def finetune_request(body: ExperimentCreate, source: Job, *, name: str, seed: int) -> JobRequest:
+    values = {"kind": "finetune", "name": name, "dataset_id": body.dataset_id, "source_job_id": source.id,
+              "after_job_id": source.id, "seed": seed, "recipe": body.recipe, **_pick(body, FINETUNE_FIELDS)}
+    return _job_body({k: v for k, v in values.items() if v is not None}, role="finetune")
 
 
 def _label(run: GridRun) -> str:
@@ -98,7 +111,12 @@ def check_grid_clip_needs(session: Session, body: ExperimentCreate, runs: list[G
         config = job_config(dataset, request, parent_checkpoint=None)
     except HTTPException:
         return  # another field is invalid: POST /experiments names it; the plan still counts the jobs
-    check_clip_needs(session, dataset, request, config)
+    try:
+        check_clip_needs(session, dataset, request, config)
+    except HTTPException as exc:  # name the ExperimentCreate field that sets the clip
+        field = "frames" if body.frames is not None else "clip"
+        exc.detail = [{**d, "loc": ["body", field]} for d in exc.detail]  # type: ignore[union-attr]
+        raise
 
 
 def plan_counts(session: Session, body: ExperimentCreate) -> ExperimentPlan:

@@ -11,6 +11,13 @@ Bounds, all enforced while the body streams in (nothing is buffered beyond them)
 
 The temp file is removed in every exit path (413, 422, client disconnect, a stalled body's 408, cancellation);
 refusals that leave body bytes unread carry ``Connection: close`` so the server drops the connection.
+
+Why not FastAPI's own ``File()``/``UploadFile`` parsing (0.165 has ``max_body_size`` and ``form_limits``): a route
+with form parameters has its whole body read and parsed before any dependency or the route itself runs, so
+:class:`UploadGate` could not refuse an upload before its body is read; ``max_body_size`` is fixed when the route
+is declared (at import), while the cap here is MAX_UPLOAD_MB from the Settings the app was built with; and its
+413 neither names the setting nor closes the connection on the unread rest of the body. The file part would also
+go to Starlette's spooled temp file (memory, then the system temp dir) instead of a unique file under VAR_DIR.
 """
 
 from __future__ import annotations
@@ -51,10 +58,12 @@ class UploadGate:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.active = 0
+        self.refused = 0  # uploads answered 503 because the gate was full
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         if self.active >= self.limit:
+            self.refused += 1
             raise UploadError(503, f"{self.active} uploads are already being received (MAX_CONCURRENT_UPLOADS="
                                    f"{self.limit}); retry in a few seconds", headers={"Retry-After": "5", **CLOSE})
         self.active += 1

@@ -1,0 +1,1 @@
+"""HTTP-free application logic the routes call: submission, experiments, datasets, prediction, enqueueing."""
