@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from api.schemas import (DatasetPublic, ExperimentPublic, ExperimentRun, ExperimentSummary, JobPublic, JobRef,
                          JobStatusName, Lineage, ModelPublic)
 from ml.grid import epochs_to_reach, paired_gain
+from ml.import_spec import IMPORT
 from persistence import repo
 from persistence.base import utcnow
 from persistence.models import Dataset, Experiment, ExperimentJob, Job
@@ -161,7 +162,8 @@ def model_public(job: Job) -> ModelPublic:
     test = model_test(job)
     labels = (job.results or {}).get("labels") or []
     model = job.config.get("model") or {}
-    return ModelPublic(id=job.id, name=job.name, backbone=model.get("backbone"), width=model.get("width"),
+    origin = (job.results or {}).get("origin") if job.kind == IMPORT else None
+    return ModelPublic(id=job.id, kind=job.kind, name=job.name, backbone=model.get("backbone"), width=model.get("width"),
                        dataset_id=job.dataset_id, source_job_id=job.parent_id, labels=len(labels),
                        test={k: v for k, v in test.items() if k != "protocol"}, protocol=test.get("protocol"),
-                       finished_at=job.finished_at)
+                       finished_at=job.finished_at, origin=origin)

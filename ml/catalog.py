@@ -40,6 +40,9 @@ CATALOG: dict[str, BackboneFacts] = {
         BackboneFacts("c3d", "C3D with BatchNorm, no fc6/fc7 (PCL/VCOP)", "ml.models.c3d", 27_661_440, 38.5),
         BackboneFacts("r21d", "R(2+1)D, one block per stage (VCOP)", "ml.models.video_resnet", 14_365_303, 21.4),
         BackboneFacts("r3d18", "R3D-18, torchvision layout", "ml.models.video_resnet", 33_166_272, 40.7),
+        BackboneFacts("r21d18", "R(2+1)D-18, torchvision layout", "ml.models.video_resnet", 31_300_125, 40.5),
+        BackboneFacts("r3d_small", "R3D at half width (32-64-128-256): a compact student", "ml.models.video_resnet",
+                      3_598_944, 5.3, feature_dim=256),
     )
 }
 

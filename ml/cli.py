@@ -1,4 +1,4 @@
-"""Command line: ``python -m ml synth|recipes|predict`` and one sub-command per job kind of ``ml.kinds``.
+"""Command line: ``python -m ml synth|recipes|predict|export|report|import`` and one sub-command per job kind of ``ml.kinds``.
 
 Each kind's command takes a recipe (``--recipe tiny``, files under configs/), an optional YAML/JSON config
 file (``--config``, which may inherit a recipe with ``base:``), ``--set a.b=value`` overrides and the paths
@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--top-k", type=int, default=5)
     pr.add_argument("--clips", type=int, default=10)
     pr.add_argument("--device", default="cpu")
+
+    from ml.tools_cli import add_commands as add_tool_commands
+
+    add_tool_commands(sub)  # export, report, import
     return parser
 
 
@@ -170,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_predict(args)
         if args.command == "recipes":
             return _cmd_recipes(args)
+        from ml.tools_cli import COMMANDS as TOOL_COMMANDS, run as run_tool
+
+        if args.command in TOOL_COMMANDS:
+            return run_tool(args)
         return _cmd_train(args.command, args)
     except ValidationError as err:
         print(format_validation_error(err), file=sys.stderr)

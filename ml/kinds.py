@@ -92,6 +92,9 @@ _ENTRIES = (
     JobKind("knn", "weighted kNN top-1/top-5 on frozen features (train list as the memory bank)", "ml.config:KnnConfig",
             "ml.engine.knn:run_knn", frozenset({RESULTS}), needs=BACKBONE, parent_field="checkpoint",
             cli_parent_flag="checkpoint"),
+    JobKind("import", "an external checkpoint (PCL/VCOP or torchvision) mapped onto our modules: a teacher or source",
+            "ml.import_spec:ImportConfig", "ml.importers:run_import", frozenset({PCL_CHECKPOINT, BACKBONE}), cli=False,
+            uses_runtime=False),
     JobKind("synthesize", "render a synthetic action dataset (worker only)", "ml.synthetic_spec:SynthesizeConfig",
             "ml.engine.runner:run_synthesize", frozenset({DATASET}), cli=False, uses_runtime=False),
 )

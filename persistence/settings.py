@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = Field(5.0, gt=0, description="PostgreSQL connect timeout: during an outage a "
                                         "request fails (503) after this instead of hanging")
     max_upload_mb: float = Field(200.0, gt=0)
+    max_import_mb: float = Field(600.0, gt=0, description="POST /models/import: largest checkpoint file accepted")
     predict_timeout_s: float = Field(60.0, gt=0)
     predict_concurrency: int = Field(2, ge=1, description="predictions decoding/running at once")
     predict_queue: int = Field(16, ge=0, description="predictions that may wait for a slot; beyond that /predict answers 503")
@@ -120,6 +121,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_import_bytes(self) -> int:
+        return int(self.max_import_mb * 1024 * 1024)
 
     def job_dir(self, job_id: int) -> Path:
         return self.artifacts / "jobs" / str(job_id)

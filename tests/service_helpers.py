@@ -96,6 +96,13 @@ class WorkerProcess:
             self.proc.wait(timeout=30)
         self._log.close()
 
+    def __enter__(self) -> "WorkerProcess":
+        """``with WorkerProcess(...).start() as worker:`` stops it on the way out."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def log_tail(self, n: int = 60) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])

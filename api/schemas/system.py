@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ModelPublic(BaseModel):
-    id: int = Field(description="the fine-tune job id; pass as `model` to POST /predict")
+    id: int = Field(description="the job id: a finetune's is `model` for POST /predict; an import's is a "
+                                "`teacher_job_id` / `source_job_id`")
+    kind: str = Field("finetune", description="finetune (a classifier) or import (an external checkpoint)")
     name: str | None
     backbone: str | None
     width: float | None
@@ -19,6 +21,7 @@ class ModelPublic(BaseModel):
     test: dict[str, Any]
     protocol: str | None
     finished_at: datetime | None
+    origin: dict[str, Any] | None = Field(None, description="an import's source: format, file name, sha256")
 
 
 class LabelScore(BaseModel):

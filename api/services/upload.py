@@ -86,16 +86,18 @@ class Upload:
 
 
 async def receive_upload(request: Request, *, dest_dir: Path, max_bytes: int, file_field: str = "file",
-                         max_field_bytes: int = 1024) -> Upload:
-    """Parse the multipart body as it arrives; the file part goes to disk and stops at ``max_bytes`` (413)."""
+                         max_field_bytes: int = 1024, limit_name: str = "MAX_UPLOAD_MB", what: str = "the video") -> Upload:
+    """Parse the multipart body as it arrives; the file part goes to disk and stops at ``max_bytes`` (413).
+
+    ``limit_name`` (the setting behind ``max_bytes``) and ``what`` (the file) are named in error messages."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or b"boundary" not in params:
-        raise UploadError(422, f"send the video as multipart/form-data with a '{file_field}' field "
+        raise UploadError(422, f"send {what} as multipart/form-data with a '{file_field}' field "
                                f"(got Content-Type {request.headers.get('content-type')!r})", headers=CLOSE)
     body_cap = max_bytes + OVERHEAD_BYTES
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > body_cap:
-        raise UploadError(413, f"upload of {int(declared)} bytes is over the {max_bytes} byte limit (MAX_UPLOAD_MB)",
+        raise UploadError(413, f"upload of {int(declared)} bytes is over the {max_bytes} byte limit ({limit_name})",
                           headers=CLOSE)
     dest_dir.mkdir(parents=True, exist_ok=True)
     up = Upload()
@@ -143,7 +145,7 @@ async def receive_upload(request: Request, *, dest_dir: Path, max_bytes: int, fi
         if state["fh"] is not None:
             up.size += len(chunk)
             if up.size > max_bytes:
-                raise UploadError(413, f"upload is over the {max_bytes} byte limit (MAX_UPLOAD_MB)", headers=CLOSE)
+                raise UploadError(413, f"upload is over the {max_bytes} byte limit ({limit_name})", headers=CLOSE)
             state["fh"].write(chunk)
         elif state["buf"] is not None:
             state["buf"] += chunk
@@ -169,7 +171,7 @@ async def receive_upload(request: Request, *, dest_dir: Path, max_bytes: int, fi
             received += len(chunk)
             if received > body_cap:
                 raise UploadError(413, f"request body is over {body_cap} bytes: the {max_bytes} byte file limit "
-                                       f"(MAX_UPLOAD_MB) plus {OVERHEAD_BYTES} for form fields", headers=CLOSE)
+                                       f"({limit_name}) plus {OVERHEAD_BYTES} for form fields", headers=CLOSE)
             parser.write(chunk)
         parser.finalize()
         ok = True

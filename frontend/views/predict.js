@@ -11,7 +11,8 @@ export async function render(root, { query }) {
 
   let models = [];
   try {
-    models = await api.listModels(); // a bare list, best first
+    // a bare list, best first; imports (kind "import") are teachers, not classifiers /predict can serve
+    models = (await api.listModels()).filter((m) => (m.kind || "finetune") === "finetune");
   } catch (err) {
     root.append(errorBox(err));
     return;

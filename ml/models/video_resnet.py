@@ -1,11 +1,11 @@
-"""3D ResNets of the PCL/VCOP code: R3D (1,1,1,1), R(2+1)D (1,1,1,1) and torchvision's R3D-18.
+"""3D ResNets of the PCL/VCOP code: R3D (1,1,1,1), R(2+1)D (1,1,1,1), torchvision's R3D-18 and R(2+1)D-18.
 
 One family class, :class:`VideoResNet`; each variant is a recipe that passes in its conv builder,
 stem and stage depths (docs/method.md §1). Input ``B×3×T×H×W``; ``forward_features`` returns the last
 conv map (``512×2×7×7`` for ``16×112×112`` at width 1), ``forward`` the pooled ``B×feature_dim``.
 
 Reference parameter counts (backbone only, width 1): r3d 14,361,792; r21d 14,365,303;
-r3d18 33,166,272.
+r3d18 33,166,272; r21d18 31,300,125 (torchvision's 33,371,472 and 31,505,325 less their 400-way fc).
 
 Strided convs use kernel 3 / padding 1 (and 1×1×1 shortcuts), so a dimension of size 1 stays 1:
 any clip size works, e.g. 8×32×32 at width 1/8.
@@ -139,19 +139,25 @@ class BasicStem(nn.Sequential):
 
 
 class BasicBlock(nn.Module):
-    """Two k3 convs (conv → BN → ReLU → conv → BN) plus identity or projection shortcut, then ReLU."""
+    """Two k3 convs (conv → BN → ReLU → conv → BN) plus identity or projection shortcut, then ReLU.
 
-    def __init__(self, in_channels: int, out_channels: int, *, conv_maker: ConvMaker, stride: int = 1) -> None:
+    ``shared_mid`` (torchvision's R(2+1)D): both (2+1)D convs take the middle width of ``(in, out)``, and the
+    projection shortcut is a plain 1×1×1 conv whatever ``conv_maker`` is.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, conv_maker: ConvMaker, stride: int = 1,
+                 shared_mid: bool = False) -> None:
         super().__init__()
+        mid = {"mid": mid_channels(in_channels, out_channels, (3, 3, 3))} if shared_mid else {}
         self.conv1 = nn.Sequential(
-            conv_maker(in_channels, out_channels, kernel=3, stride=stride),
+            conv_maker(in_channels, out_channels, kernel=3, stride=stride, **mid),
             nn.BatchNorm3d(out_channels),
             nn.ReLU(inplace=True),
         )
-        self.conv2 = nn.Sequential(conv_maker(out_channels, out_channels, kernel=3), nn.BatchNorm3d(out_channels))
+        self.conv2 = nn.Sequential(conv_maker(out_channels, out_channels, kernel=3, **mid), nn.BatchNorm3d(out_channels))
         self.shortcut: nn.Module | None = None
         if stride != 1 or in_channels != out_channels:
-            make_shortcut = getattr(conv_maker, "shortcut", Conv3DSimple.shortcut)
+            make_shortcut = Conv3DSimple.shortcut if shared_mid else getattr(conv_maker, "shortcut", Conv3DSimple.shortcut)
             self.shortcut = nn.Sequential(
                 make_shortcut(in_channels, out_channels, stride), nn.BatchNorm3d(out_channels)
             )
@@ -160,6 +166,20 @@ class BasicBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.shortcut is None else self.shortcut(x)
         return self.relu(self.conv2(self.conv1(x)) + identity)
+
+
+class R2Plus1DStem(nn.Sequential):
+    """torchvision's R(2+1)D stem: conv ``(1,7,7) s(1,2,2)`` to 45 → BN → ReLU → conv ``(3,1,1)`` → BN → ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, mid: int = 45) -> None:
+        super().__init__(
+            nn.Conv3d(in_channels, mid, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+            nn.BatchNorm3d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(mid, out_channels, (3, 1, 1), padding=(1, 0, 0), bias=False),
+            nn.BatchNorm3d(out_channels),
+            nn.ReLU(inplace=True),
+        )
 
 
 # --------------------------------------------------------------------------- the family
@@ -176,6 +196,7 @@ class VideoResNet(nn.Module):
         stem: ``(in_channels, out_channels) -> module``.
         widths: stem/stage channels at width 1.
         width: channel multiplier; each count ``c`` becomes ``max(1, round(c * width))``.
+        shared_mid: torchvision's R(2+1)D blocks (see :class:`BasicBlock`).
     """
 
     def __init__(
@@ -187,6 +208,7 @@ class VideoResNet(nn.Module):
         widths: Sequence[int] = REFERENCE_WIDTHS,
         width: float = 1.0,
         in_channels: int = 3,
+        shared_mid: bool = False,
     ) -> None:
         super().__init__()
         if len(layers) != 4 or len(widths) != 4:
@@ -200,7 +222,7 @@ class VideoResNet(nn.Module):
             blocks = []
             for j in range(n_blocks):
                 stride = 2 if (i > 1 and j == 0) else 1
-                blocks.append(BasicBlock(prev, c, conv_maker=conv_maker, stride=stride))
+                blocks.append(BasicBlock(prev, c, conv_maker=conv_maker, stride=stride, shared_mid=shared_mid))
                 prev = c
             self.add_module(f"layer{i}", nn.Sequential(*blocks))
         self.pool = nn.AdaptiveAvgPool3d(1)
@@ -247,3 +269,18 @@ def r21d(width: float = 1.0) -> VideoResNet:
 def r3d18(width: float = 1.0) -> VideoResNet:
     """torchvision ``r3d_18`` trunk, PCL's ``--model r18`` (33,166,272 params)."""
     return VideoResNet(conv_maker=Conv3DSimple, layers=(2, 2, 2, 2), stem=BasicStem, width=width)
+
+
+@register_backbone(name="r21d18")
+def r21d18(width: float = 1.0) -> VideoResNet:
+    """torchvision ``r2plus1d_18`` trunk, PCL's ``--model r21d`` (31,300,125 params)."""
+    return VideoResNet(conv_maker=Conv2Plus1D, layers=(2, 2, 2, 2),
+                       stem=lambda i, o: R2Plus1DStem(i, o, mid=scale_channels(45, width)), width=width, shared_mid=True)
+
+
+@register_backbone(name="r3d_small")
+def r3d_small(width: float = 1.0) -> VideoResNet:
+    """A compact student: PCL's R3D (1,1,1,1) at half the channels, 32-64-128-256 (about 1/4 of the
+    parameters and MACs); its feature is 256-d."""
+    return VideoResNet(conv_maker=Conv3DSimple, layers=(1, 1, 1, 1), stem=BasicStem,
+                       widths=tuple(c // 2 for c in REFERENCE_WIDTHS), width=width)

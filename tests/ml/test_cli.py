@@ -11,7 +11,7 @@ def test_bad_config_values_are_reported_by_path(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "optim.lr: Input should be greater than 0 (got -1)" in err
-    assert "model.backbone" in err and "'r3d', 'c3d', 'r21d' or 'r3d18'" in err
+    assert "model.backbone" in err and "'r3d', 'c3d', 'r21d', 'r3d18', 'r21d18' or 'r3d_small'" in err
     assert "optim.epoch: Extra inputs are not permitted" in err
 
 

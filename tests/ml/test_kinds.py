@@ -27,8 +27,8 @@ def test_every_kind_is_listed_once_with_a_config_whose_kind_field_accepts_it() -
 
 def test_parents_are_derived_from_what_kinds_produce() -> None:
     assert kinds.parent_kinds("pretrain") == ()
-    assert kinds.parent_kinds("distill") == ("pretrain", "distill")
-    assert kinds.parent_kinds("finetune") == ("pretrain", "distill")
+    assert kinds.parent_kinds("distill") == ("pretrain", "distill", "import")  # import: an external teacher
+    assert kinds.parent_kinds("finetune") == ("pretrain", "distill", "import")
     assert kinds.parent_kinds("retrieve")[:3] == ("pretrain", "distill", "finetune")
     assert kinds.producing(kinds.CLASSIFIER) == ("finetune",)
     assert kinds.producing(kinds.DATASET) == ("synthesize",)

@@ -47,7 +47,7 @@ def test_k1_knn_top1_is_nearest_neighbour_retrieval_top1() -> None:
 
 def test_knn_is_a_registered_kind_taking_a_backbone_parent() -> None:
     spec = kinds.get("knn")
-    assert spec.parent_kinds() == ("pretrain", "distill", "finetune") and spec.parent_field == "checkpoint"
+    assert spec.parent_kinds() == ("pretrain", "distill", "finetune", "import") and spec.parent_field == "checkpoint"
 
 
 def test_tiny_knn_run_from_a_pretrained_checkpoint(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -23,12 +23,15 @@ from ml.models import (
 from ml.catalog import CATALOG, BackboneName
 from ml.config import ModelConfig
 from ml.models.c3d import SafeMaxPool3d
+from ml.models.video_resnet import scale_channels
 
 REFERENCE_PARAMS = {
     "r3d": 14_361_792,
     "r21d": 14_365_303,
     "c3d": 27_661_440,
     "r3d18": 33_166_272,
+    "r21d18": 31_300_125,  # torchvision r2plus1d_18: 31,505,325 less its fc (512*400 + 400)
+    "r3d_small": 3_598_944,
 }
 TINY = 0.125
 
@@ -77,10 +80,11 @@ def test_reference_param_count_and_map_shape(name: str) -> None:
         m = build_backbone(name)
         fmap = m.forward_features(torch.empty(2, 3, 16, 112, 112))
         pooled = m(torch.empty(2, 3, 16, 112, 112))
+    dim = CATALOG[name].feature_dim
     assert _n_params(m) == REFERENCE_PARAMS[name]
-    assert m.feature_dim == 512
-    assert tuple(fmap.shape) == (2, 512, 2, 7, 7)
-    assert tuple(pooled.shape) == (2, 512)
+    assert m.feature_dim == dim
+    assert tuple(fmap.shape) == (2, dim, 2, 7, 7)
+    assert tuple(pooled.shape) == (2, dim)
 
 
 def test_r3d_real_forward_at_reference_size() -> None:
@@ -94,11 +98,12 @@ def test_r3d_real_forward_at_reference_size() -> None:
 @pytest.mark.parametrize("name", list_backbones())
 def test_tiny_forward_backward(name: str) -> None:
     m = build_backbone(name, width=TINY)
-    assert m.feature_dim == 64
+    dim = scale_channels(CATALOG[name].feature_dim, TINY)
+    assert m.feature_dim == dim
     x = torch.randn(2, 3, 8, 32, 32)
     out = m(x)
-    assert tuple(out.shape) == (2, 64)
-    assert m.forward_features(x).shape[:2] == (2, 64)
+    assert tuple(out.shape) == (2, dim)
+    assert m.forward_features(x).shape[:2] == (2, dim)
     out.square().mean().backward()
     grads = [p.grad for p in m.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
@@ -111,7 +116,7 @@ def test_odd_and_tiny_clip_sizes_run(name: str, thw: tuple[int, int, int]) -> No
     m = build_backbone(name, width=TINY).eval()
     with torch.no_grad():
         out = m(torch.randn(1, 3, *thw))
-    assert tuple(out.shape) == (1, 64)
+    assert tuple(out.shape) == (1, scale_channels(CATALOG[name].feature_dim, TINY))
 
 
 def test_width_scaling_rounds_and_never_hits_zero() -> None:
@@ -176,7 +181,7 @@ def test_pcl_net_outputs(name: str) -> None:
     assert isinstance(out, PCLOutputs)
     assert tuple(out.logits.shape) == (2, 5)
     assert tuple(out.embeddings.shape) == (2, 2, 16)
-    assert tuple(out.features.shape) == (2, 3, 64)
+    assert tuple(out.features.shape) == (2, 3, scale_channels(CATALOG[name].feature_dim, TINY))
     torch.testing.assert_close(out.embeddings.norm(dim=-1), torch.ones(2, 2))
     (out.logits.sum() + out.embeddings.sum()).backward()
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
