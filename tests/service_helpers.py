@@ -185,3 +185,25 @@ def synthesize_dataset(client: Any, *, worker: WorkerProcess | None = None, time
     dataset = client.get(f"/datasets/{r.json()['dataset']['id']}").json()
     assert dataset["status"] == "ready", dataset
     return dict(dataset)
+
+
+def take_over_at(rt: Any, job_id: int, *, step: int = 2, worker: str = "other@worker") -> Callable[[int], None]:
+    """An engine step hook: at ``step`` the running attempt's heartbeat is made stale, the job is reclaimed and
+    ``worker`` claims attempt 2, as another worker would after a pause or an outage of this one."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from persistence import repo
+    from persistence.base import utcnow
+    from persistence.models import Job
+
+    def hook(current: int) -> None:
+        if current == step:
+            with rt.sessions.begin() as s:
+                s.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow() - timedelta(hours=1)))
+            with rt.sessions.begin() as s:
+                assert repo.reclaim_stale(s, stale_after_s=rt.settings.stale_after_s).requeued == [job_id]
+                assert repo.claim_job(s, job_id, worker=worker, code_version=None) is not None
+
+    return hook

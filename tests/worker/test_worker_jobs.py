@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from persistence import repo
 from persistence.status import JobStatus
-from service_helpers import render_dataset, tiny
+from service_helpers import render_dataset, take_over_at, tiny
 from worker.jobs import execute_job
 from worker.state import make_runtime
 
@@ -278,26 +278,11 @@ def test_superseded_attempt_stops_and_writes_nothing_more(client: TestClient, da
                                                           rt: Any) -> None:
     """Mid-run the job is reclaimed and started by another worker (this one looked dead): the engine is stopped
     at its next should_stop(), no checkpoint, metric, progress or status of the old attempt lands afterwards."""
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
-    from persistence.base import utcnow
-    from persistence.models import Job
-
     job = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
     rt.settings.cancel_poll_s = 0.0
     rt.settings.metrics_flush_rows = 1  # every step is flushed at once, so a late row would show
 
-    def taken_over(step: int) -> None:
-        if step == 2:
-            with rt.sessions.begin() as s:
-                s.execute(update(Job).where(Job.id == job["id"]).values(heartbeat_at=utcnow() - timedelta(hours=1)))
-            with rt.sessions.begin() as s:
-                assert repo.reclaim_stale(s, stale_after_s=rt.settings.stale_after_s).requeued == [job["id"]]
-                assert repo.claim_job(s, job["id"], worker="other@worker", code_version=None) is not None
-
-    out = execute_job(job["id"], rt=rt, enqueue=Sent(), engine_run=fake_engine(on_step=taken_over))
+    out = execute_job(job["id"], rt=rt, enqueue=Sent(), engine_run=fake_engine(on_step=take_over_at(rt, job["id"])))
     assert out.status == "superseded" and "attempt 1" in out.detail and "other@worker" in out.detail
     body = client.get(f"/jobs/{job['id']}").json()
     assert (body["status"], body["attempts"], body["worker"]) == ("running", 2, "other@worker")

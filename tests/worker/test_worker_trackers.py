@@ -16,7 +16,7 @@ from mlflow import MlflowClient  # noqa: E402
 
 from ml.engine.checkpoint import safe_load  # noqa: E402
 from persistence import repo  # noqa: E402
-from service_helpers import render_dataset, tiny  # noqa: E402
+from service_helpers import render_dataset, take_over_at, tiny  # noqa: E402
 from test_worker_jobs import Sent, fake_engine  # noqa: E402
 from worker.jobs import execute_job  # noqa: E402
 from worker.state import make_runtime  # noqa: E402
@@ -73,27 +73,12 @@ def test_a_superseded_attempt_logs_only_what_it_stored_and_no_model(client: Test
                                                                      store: MlflowClient) -> None:
     """Mid-run the job is reclaimed and claimed by another worker: the MLflow run holds exactly the rows the old
     attempt's fenced flushes stored, stays unfinished (the new attempt continues it) and has no model."""
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
-    from persistence.base import utcnow
-    from persistence.models import Job
-
     dataset = render_dataset(client)
     job = client.post("/jobs", json=tiny("pretrain", dataset["id"])).json()
     rt.settings.cancel_poll_s = 0.0
     rt.settings.metrics_flush_rows = 1
 
-    def taken_over(step: int) -> None:
-        if step == 2:
-            with rt.sessions.begin() as s:
-                s.execute(update(Job).where(Job.id == job["id"]).values(heartbeat_at=utcnow() - timedelta(hours=1)))
-            with rt.sessions.begin() as s:
-                assert repo.reclaim_stale(s, stale_after_s=rt.settings.stale_after_s).requeued == [job["id"]]
-                assert repo.claim_job(s, job["id"], worker="other@worker", code_version=None) is not None
-
-    out = execute_job(job["id"], rt=rt, enqueue=Sent(), engine_run=fake_engine(on_step=taken_over))
+    out = execute_job(job["id"], rt=rt, enqueue=Sent(), engine_run=fake_engine(on_step=take_over_at(rt, job["id"])))
     assert out.status == "superseded"
     run = run_of(store, job["id"])
     assert [m.step for m in store.get_metric_history(run.info.run_id, "loss")] == [1, 2]
