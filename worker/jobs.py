@@ -222,19 +222,9 @@ def _run_claimed(lease: Lease, *, out_dir: Path, rt: WorkerRuntime, enqueue: Enq
         log.info("job %d stopped for worker shutdown; re-queued", job_id)
         return Outcome("requeued", "worker shutdown", enqueued=[job_id])
 
-    def cancel(session: Session) -> bool:
-        if not repo.transition(session, job_id, to=JobStatus.CANCELLED, expected=[JobStatus.RUNNING], attempt=attempt,
-                               checkpoint_path=checkpoint_path, cancel_requested=False,
-                               error=f"cancelled at epoch {result.epochs_completed}; "
-                                     f"POST /jobs/{job_id}/resume to continue"):
-            return False
-        repo.cancel_successors(session, job_id, reason=repo.dependency_cancelled(job_id))
-        return True
-
-    if not _fenced(rt, lease, cancel):
-        raise Superseded(lease.lost or "superseded")
-    if tracker is not None:
-        tracker.finish("KILLED")
+    _end_attempt(rt, lease, to=JobStatus.CANCELLED, tracker=tracker, checkpoint_path=checkpoint_path,
+                 cancel_requested=False,
+                 error=f"cancelled at epoch {result.epochs_completed}; POST /jobs/{job_id}/resume to continue")
     log.info("job %d cancelled", job_id)
     return Outcome("cancelled")
 
@@ -278,18 +268,30 @@ def _record_failure(lease: Lease, exc: BaseException, *, rt: WorkerRuntime, enqu
         return Outcome("requeued", reason, enqueued=[job_id])
     why = "bad input or config, not retried" if is_permanent(exc) else f"gave up after {attempt.number} attempts"
 
-    def fail(session: Session) -> bool:
-        if not repo.transition(session, job_id, to=JobStatus.FAILED, expected=[JobStatus.RUNNING], attempt=attempt,
-                               checkpoint_path=ckpt, error=f"{reason} ({why})"):
+    _end_attempt(rt, lease, to=JobStatus.FAILED, tracker=tracker, checkpoint_path=ckpt, error=f"{reason} ({why})")
+    return Outcome("failed", reason)
+
+
+def _end_attempt(rt: WorkerRuntime, lease: Lease, *, to: JobStatus, tracker: MlflowTracker | None,
+                 **values: Any) -> None:
+    """The attempt ends the job as ``to`` (cancelled or failed) with ``values``, and the jobs waiting on it end
+    with the reason, in one fenced transaction; Superseded when another attempt owns the job by now."""
+    job_id = lease.attempt.job_id
+    cancelled = to == JobStatus.CANCELLED
+
+    def end(session: Session) -> bool:
+        if not repo.transition(session, job_id, to=to, expected=[JobStatus.RUNNING], attempt=lease.attempt, **values):
             return False
-        repo.fail_successors(session, job_id, reason=repo.dependency_failed(job_id))
+        if cancelled:
+            repo.cancel_successors(session, job_id, reason=repo.dependency_cancelled(job_id))
+        else:
+            repo.fail_successors(session, job_id, reason=repo.dependency_failed(job_id))
         return True
 
-    if not _fenced(rt, lease, fail):
+    if not _fenced(rt, lease, end):
         raise Superseded(lease.lost or "superseded")
     if tracker is not None:
-        tracker.finish("FAILED")
-    return Outcome("failed", reason)
+        tracker.finish("KILLED" if cancelled else "FAILED")
 
 
 def _ancestors(session: Session, parent: Job | None) -> list[Job]:
