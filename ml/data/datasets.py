@@ -56,14 +56,8 @@ def _aligned_counts(items: Sequence[VideoItem], frame_counts: Mapping[str, int] 
 class VideoDataset(Dataset[dict[str, Any]]):
     """Shared plumbing: items, frame counts, decoding, and a shared-memory epoch counter."""
 
-    def __init__(
-        self,
-        items: Sequence[VideoItem],
-        frame_counts: Mapping[str, int] | Sequence[int],
-        clip: ClipSpec,
-        seed: int = 0,
-        cache: DecodedVideoCache | None = None,
-    ) -> None:
+    def __init__(self, items: Sequence[VideoItem], frame_counts: Mapping[str, int] | Sequence[int], clip: ClipSpec,
+                 seed: int = 0, cache: DecodedVideoCache | None = None) -> None:
         self.items = list(items)
         self.frame_counts = _aligned_counts(self.items, frame_counts)
         self.clip = clip
@@ -193,14 +187,8 @@ class MultiClipDataset(VideoDataset):
     Returns ``{"clips": N×C×T×H×W, "label": int, "index": int, "frames": LongTensor N×T}``.
     """
 
-    def __init__(
-        self,
-        items: Sequence[VideoItem],
-        frame_counts: Mapping[str, int] | Sequence[int],
-        clip: ClipSpec,
-        num_clips: int = 10,
-        cache: DecodedVideoCache | None = None,
-    ) -> None:
+    def __init__(self, items: Sequence[VideoItem], frame_counts: Mapping[str, int] | Sequence[int], clip: ClipSpec,
+                 num_clips: int = 10, cache: DecodedVideoCache | None = None) -> None:
         super().__init__(items, frame_counts, clip, 0, cache)
         if num_clips < 1:
             raise ValueError(f"num_clips must be >= 1, got {num_clips}")

@@ -64,15 +64,8 @@ def init_weights(module: nn.Module) -> None:
 class Conv3DSimple(nn.Conv3d):
     """A full 3D conv without bias (R3D). Padding defaults to ``kernel // 2``."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        *,
-        kernel: int | Sequence[int] = 3,
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] | None = None,
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, *, kernel: int | Sequence[int] = 3,
+                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] | None = None) -> None:
         k = _triple(kernel)
         p = tuple(x // 2 for x in k) if padding is None else _triple(padding)
         super().__init__(in_channels, out_channels, k, stride=_triple(stride), padding=p, bias=False)
@@ -96,16 +89,9 @@ class Conv2Plus1D(nn.Sequential):
     The middle width comes from :func:`mid_channels` unless ``mid`` is given.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        *,
-        kernel: int | Sequence[int] = 3,
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] | None = None,
-        mid: int | None = None,
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, *, kernel: int | Sequence[int] = 3,
+                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] | None = None, mid: int | None = None
+                 ) -> None:
         k = _triple(kernel)
         s = _triple(stride)
         p = tuple(x // 2 for x in k) if padding is None else _triple(padding)
