@@ -46,6 +46,15 @@ def get_dataset(session: Session, dataset_id: int) -> Dataset | None:
     return session.get(Dataset, dataset_id)
 
 
+def same_dataset(session: Session, *, path: str, split: int, subset: float, fingerprint: str | None) -> Dataset | None:
+    """The dataset already registered for this folder with the same split, subset and contents (fingerprint)."""
+    if fingerprint is None:
+        return None
+    return session.scalars(select(Dataset).where(Dataset.path == path, Dataset.split == split,
+                                                 Dataset.subset == subset, Dataset.fingerprint == fingerprint)
+                           .order_by(Dataset.id).limit(1)).first()
+
+
 def unfinished_jobs_of_kind(session: Session, kind: str) -> list[Job]:
     return list(session.scalars(select(Job).where(Job.kind == kind, Job.status.in_(
         [JobStatus.QUEUED, JobStatus.WAITING, JobStatus.RUNNING]))))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import READ, EnqueuerDep, SessionDep, SettingsDep, SubmitAccess
@@ -22,9 +22,13 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetPublic, operation_id="datasets-create",
-             responses=errors(403))
-async def create(body: DatasetCreate, session: SessionDep, settings: SettingsDep, _: SubmitAccess) -> DatasetPublic:
-    """Register a UCF101-layout folder; answers per-class counts and the problems found."""
+             responses={200: {"model": DatasetPublic, "description": "the folder is already registered with the same "
+                                                                    "split, subset and contents: that dataset"},
+                        **errors(403)})
+async def create(body: DatasetCreate, session: SessionDep, settings: SettingsDep, response: Response,
+                 _: SubmitAccess) -> DatasetPublic:
+    """Register a UCF101-layout folder; answers per-class counts and the problems found. The same folder registered
+    again with the same split, subset and contents answers 200 with the existing dataset."""
     try:
         path = resolve_under_roots(body.path, settings.data_roots)
     except OutsideDataRoots as exc:
@@ -33,9 +37,12 @@ async def create(body: DatasetCreate, session: SessionDep, settings: SettingsDep
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             detail=[{"loc": ["body", "path"], "msg": f"{body.path!r} is not a folder on the server; "
                                      "give a dataset folder under a data root", "type": "value_error"}])
-    row = await run_in_threadpool(register, session, path=path, name=body.name or path.name, split=body.split,
-                                  subset=body.subset, scan=body.scan, min_frames=body.min_frames, shown_as=body.path)
+    row, created = await run_in_threadpool(register, session, path=path, name=body.name or path.name,
+                                           split=body.split, subset=body.subset, scan=body.scan,
+                                           min_frames=body.min_frames, shown_as=body.path)
     session.commit()
+    if not created:
+        response.status_code = status.HTTP_200_OK
     return dataset_public(session, row)
 
 

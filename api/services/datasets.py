@@ -59,8 +59,10 @@ def index_folder(root: Path, *, split: int, subset: float, scan: bool, min_frame
 
 
 def register(session: Session, *, path: Path, name: str, split: int, subset: float, scan: bool, min_frames: int,
-             synthetic: bool = False, shown_as: str | None = None) -> Dataset:
-    """``shown_as``: the client's name for ``path``, used in place of the server path in error messages."""
+             synthetic: bool = False, shown_as: str | None = None) -> tuple[Dataset, bool]:
+    """A dataset row for ``path`` and whether it is new: the existing one when the folder is already registered
+    with the same split, subset, listing and scan findings. ``shown_as``: the client's name for ``path``, used in
+    place of the server path in error messages."""
     from ml.errors import DatasetError
 
     try:
@@ -70,8 +72,14 @@ def register(session: Session, *, path: Path, name: str, split: int, subset: flo
         msg = client_text(str(exc), {str(path): shown_as or name})
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             detail=[{"loc": ["body", "path"], "msg": msg, "type": "value_error"}]) from exc
+    existing = repo.same_dataset(session, path=str(path), split=split, subset=subset,
+                                 fingerprint=info.get("fingerprint"))
+    unchanged = existing is not None and existing.problems == info["problems"] and \
+        (not scan or existing.frames == info["frames"])
+    if existing is not None and unchanged:  # the same folder again, as it was: that dataset, not a copy
+        return existing, False
     return repo.create_dataset(session, name=name, path=str(path), split=split, subset=subset, synthetic=synthetic,
-                               **info)
+                               **info), True
 
 
 def _synthetic_bytes_in_use(folder: Path) -> int:

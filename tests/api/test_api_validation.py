@@ -35,14 +35,21 @@ def test_health_reports_database_broker_and_no_workers(client: TestClient) -> No
 
 def test_register_dataset_counts_and_problems(client: TestClient, dataset: dict[str, Any], settings: Any) -> None:
     assert dataset["classes"] and all(v["train"] > 0 for v in dataset["counts"].values())
-    bad = Path(dataset["path"]) / "videos" / dataset["classes"][0] / "v_broken_g01_c01.avi"
-    bad.write_bytes(b"RIFF\x00\x00\x00\x00AVI garbage")
+    # the same folder again (absolute or relative to the first data root): the dataset it already is, 200
+    r = client.post("/datasets", json={"path": dataset["path"], "name": "again"})
+    assert r.status_code == 200 and r.json()["id"] == dataset["id"], r.text
+    rel = os.path.relpath(dataset["path"], settings.data_roots[0])
+    r = client.post("/datasets", json={"path": rel, "scan": False})
+    assert r.status_code == 200 and r.json()["id"] == dataset["id"]
+    assert client.get("/datasets").json()["count"] == 1
+    # other contents (a listed video gone): another dataset, with the problem named
+    listed = sorted(Path(dataset["path"]).rglob("*.avi"))[0]
+    listed.unlink()
     r = client.post("/datasets", json={"path": dataset["path"], "name": "again"})
     assert r.status_code == 201, r.text
-    assert r.json()["name"] == "again" and client.get(f"/datasets/{r.json()['id']}").status_code == 200
+    assert r.json()["name"] == "again" and r.json()["id"] != dataset["id"]
+    assert any(listed.name in str(p) for p in r.json()["problems"])
     assert client.get("/datasets").json()["count"] == 2
-    rel = os.path.relpath(dataset["path"], settings.data_roots[0])  # relative to the first data root
-    assert client.post("/datasets", json={"path": rel, "scan": False}).status_code == 201
 
 
 @pytest.mark.parametrize("how", ["absolute", "dotdot", "symlink"])
