@@ -28,7 +28,7 @@ from ml.export import Deployable, LoadedModel  # noqa: E402
 from ml.models import build_backbone  # noqa: E402
 from ml.models.pcl_net import VideoClassifier  # noqa: E402
 from ml.recipes import resolve_dict  # noqa: E402
-from ml.report import ReportCard, count_macs, markdown_row, measure_latency, MARKDOWN_HEADER, _weights_bytes  # noqa: E402
+from ml.report import MARKDOWN_HEADER, ReportCard, count_macs, markdown_row, measure_latency, weights_bytes  # noqa: E402
 
 
 def grid_model(backbone: str, *, width: float, clip: ClipSpec, classes: int) -> LoadedModel:
@@ -66,7 +66,7 @@ def main() -> None:
                           params=sum(p.numel() for p in loaded.model.parameters()),
                           backbone_params=sum(p.numel() for p in loaded.model.net.backbone.parameters()),
                           gmacs_per_clip=macs / 1e9, gflops_per_clip=2 * macs / 1e9,
-                          size_bytes={"weights": _weights_bytes(loaded)})
+                          size_bytes={"weights": weights_bytes(loaded)})
         card.latency.append(measure_latency(loaded, threads=args.threads, runs=args.runs, warmup=5))
         cards[backbone] = card
 

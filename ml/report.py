@@ -106,7 +106,7 @@ def _video_top1(state: dict[str, Any]) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def _weights_bytes(loaded: LoadedModel) -> int:
+def weights_bytes(loaded: LoadedModel) -> int:
     buffer = io.BytesIO()
     torch.save(loaded.model.net.state_dict(), buffer)
     return buffer.tell()
@@ -131,7 +131,7 @@ def report_card(checkpoint: Path | str, *, teacher_checkpoint: Path | str | None
         backbone_params=sum(p.numel() for p in backbone.parameters()),
         gmacs_per_clip=round(macs / 1e9, 6), gflops_per_clip=round(2 * macs / 1e9, 6),
         accuracy=_video_top1(loaded.state),
-        size_bytes={"checkpoint": Path(checkpoint).stat().st_size, "weights": _weights_bytes(loaded)},
+        size_bytes={"checkpoint": Path(checkpoint).stat().st_size, "weights": weights_bytes(loaded)},
     )
     if onnx is not None and Path(onnx).is_file():
         card.size_bytes["onnx"] = Path(onnx).stat().st_size
